@@ -1,0 +1,280 @@
+//! Events: the facts relance records, each wrapped in an [`Envelope`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CoopId, Date, Hash};
+
+/// Schema version written into every envelope produced by this code.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Who recorded a fact: the authenticated principal and its organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub principal: String,
+    pub organisation: String,
+}
+
+/// One event with everything needed to audit it.
+///
+/// The stream position is assigned by the log and travels beside the envelope ([`Recorded`]):
+/// it is not known when the hash is computed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// UUIDv7, text form.
+    pub event_id: String,
+    pub cooperative_id: CoopId,
+    /// 1 for the registration, then +1 per event of this cooperative.
+    pub version: u64,
+    /// System time when the command was accepted, Unix milliseconds.
+    pub recorded_at_ms: i64,
+    /// The business date the fact is about.
+    pub occurred_on: Date,
+    pub actor: Actor,
+    pub request_id: String,
+    pub correlation_id: String,
+    pub schema_version: u32,
+    /// Hash of the previous event of this cooperative (zeros for the first).
+    pub prev_hash: Hash,
+    /// SHA-256 over `prev_hash` and the canonical bytes of this envelope without `hash`.
+    pub hash: Hash,
+    pub event: Event,
+}
+
+/// An envelope and the stream position the log gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub position: u64,
+    pub envelope: Envelope,
+}
+
+/// The facts, one variant per event type of DESIGN.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    CooperativeRegistered(CooperativeRegistered),
+    ActivityHalted(ActivityHalted),
+    ReorientationDeclared(ReorientationDeclared),
+    AuthorizationObtained(AuthorizationObtained),
+    SupportGranted(SupportGranted),
+    SalesChannelOpened(SalesChannelOpened),
+    ActivityResumed(ActivityResumed),
+    HeadcountReported(HeadcountReported),
+    EventRetracted(EventRetracted),
+}
+
+impl Event {
+    /// The type name, as written in headers and exports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::CooperativeRegistered(_) => "CooperativeRegistered",
+            Event::ActivityHalted(_) => "ActivityHalted",
+            Event::ReorientationDeclared(_) => "ReorientationDeclared",
+            Event::AuthorizationObtained(_) => "AuthorizationObtained",
+            Event::SupportGranted(_) => "SupportGranted",
+            Event::SalesChannelOpened(_) => "SalesChannelOpened",
+            Event::ActivityResumed(_) => "ActivityResumed",
+            Event::HeadcountReported(_) => "HeadcountReported",
+            Event::EventRetracted(_) => "EventRetracted",
+        }
+    }
+
+    /// The business date the fact is about; `None` for a retraction (it is about another event).
+    pub fn business_date(&self) -> Option<Date> {
+        Some(match self {
+            Event::CooperativeRegistered(e) => e.registered_on,
+            Event::ActivityHalted(e) => e.effective_on,
+            Event::ReorientationDeclared(e) => e.effective_on,
+            Event::AuthorizationObtained(e) => e.obtained_on,
+            Event::SupportGranted(e) => e.granted_on,
+            Event::SalesChannelOpened(e) => e.opened_on,
+            Event::ActivityResumed(e) => e.effective_on,
+            Event::HeadcountReported(e) => e.as_of,
+            Event::EventRetracted(_) => return None,
+        })
+    }
+}
+
+macro_rules! labelled_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $wire:literal, $label:literal;)+ }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant,)+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The stable snake_case name (API, indexes, exports).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire,)+ }
+            }
+
+            /// The label people read.
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label,)+ }
+            }
+
+            /// Parses the snake_case name.
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($wire => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+labelled_enum!(
+    /// ODCo's sector labels.
+    Sector {
+        Agriculture => "agriculture", "agriculture";
+        Artisanat => "artisanat", "artisanat";
+        Habitat => "habitat", "habitat";
+        DenreesAlimentaires => "denrees_alimentaires", "denrées alimentaires";
+        Argane => "argane", "argane";
+        Peche => "peche", "pêche";
+        Alphabetisation => "alphabetisation", "alphabétisation";
+        PlantesMedicinales => "plantes_medicinales", "plantes médicinales et aromatiques";
+        Foret => "foret", "forêt";
+        Transport => "transport", "transport";
+        Tourisme => "tourisme", "tourisme";
+        ConseilGestion => "conseil_gestion", "conseil et gestion";
+        Carrieres => "carrieres", "exploitation des carrières";
+        CommerceServices => "commerce_services", "commerce et services";
+    }
+);
+
+labelled_enum!(
+    /// How much of the activity a halt stops.
+    HaltScope {
+        Total => "total", "total";
+        Partial => "partial", "partial";
+    }
+);
+
+labelled_enum!(
+    /// Kinds of support seen in 2020.
+    SupportKind {
+        Financial => "financial", "financial (grant, loan, tranche)";
+        Commercialisation => "commercialisation", "commercialisation";
+        Technical => "technical", "certification and technical help";
+        Training => "training", "training and coaching";
+        Equipment => "equipment", "equipment";
+        InKind => "in_kind", "in kind";
+    }
+);
+
+labelled_enum!(
+    /// Where a cooperative sells.
+    ChannelKind {
+        Groceries => "groceries", "groceries";
+        Pharmacies => "pharmacies", "pharmacies";
+        Parapharmacies => "parapharmacies", "parapharmacies";
+        Ecommerce => "ecommerce", "e-commerce";
+        Wholesale => "wholesale", "wholesale / bulk buyer";
+        Market => "market", "souk and markets";
+        Shop => "shop", "own shop";
+        Other => "other", "other";
+    }
+);
+
+labelled_enum!(
+    /// Whether a channel is established or a trial ("tentatives modestes").
+    Standing {
+        Established => "established", "established";
+        Trial => "trial", "trial";
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CooperativeRegistered {
+    pub name: String,
+    /// Court of first instance keeping the local register.
+    pub registry_court: String,
+    /// Number in that court's local register.
+    pub registry_number: String,
+    pub sector: Sector,
+    /// Activity as registered, e.g. "couture et broderie".
+    pub activity: String,
+    /// Commune or city, e.g. "Benguérir".
+    pub commune: String,
+    pub members: u32,
+    pub employees: u32,
+    pub registered_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityHalted {
+    pub authority: String,
+    pub decision_ref: String,
+    pub effective_on: Date,
+    pub reason: String,
+    pub scope: HaltScope,
+    pub workers_affected: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReorientationDeclared {
+    pub from_activity: String,
+    pub to_activity: String,
+    pub product: String,
+    pub capacity_min_per_day: u64,
+    pub capacity_max_per_day: u64,
+    pub notes: String,
+    pub effective_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationObtained {
+    pub issuing_body: String,
+    pub reference: String,
+    pub product: String,
+    pub obtained_on: Date,
+    /// End of validity (early IMANOR certifications lasted a month).
+    pub valid_until: Option<Date>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportGranted {
+    /// The partner organisation granting it; must be the actor's organisation.
+    pub partner: String,
+    pub kind: SupportKind,
+    pub amount_centimes: Option<i64>,
+    pub description: String,
+    pub granted_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesChannelOpened {
+    pub channel: ChannelKind,
+    pub city: String,
+    pub standing: Standing,
+    pub opened_on: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityResumed {
+    /// Empty when no authority decision was involved.
+    pub authority: String,
+    pub decision_ref: String,
+    pub effective_on: Date,
+    pub workers_back: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadcountReported {
+    pub members: u32,
+    pub employees: u32,
+    pub as_of: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRetracted {
+    pub retracted_event_id: String,
+    pub reason: String,
+}

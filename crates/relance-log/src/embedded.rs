@@ -1,0 +1,291 @@
+//! The embedded event log: an append-only log in one sled tree, in the same process.
+//!
+//! Keys (one tree, so every append is one atomic `apply_batch`):
+//! - `e` + position (u64 BE) → record (see [`encode_record`])
+//! - `c` + cooperative id + `0x00` + version (u64 BE) → position
+//! - `h` + cooperative id → version ‖ last position (u64 BE each)
+//! - `r` + cooperative id + `0x00` + request id → position
+//!
+//! Appends are serialised by a mutex, applied in one batch, then flushed; the caller is
+//! answered after the flush. Readers only see positions that are flushed (the durable
+//! head), so nothing downstream ever gets ahead of what a crash would keep.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use relance_domain::CoopId;
+use tokio::sync::{watch, Mutex};
+
+use crate::{AppendRequest, Appended, EventLog, EventStream, LogError, StoredEvent};
+
+const READ_BATCH: usize = 1024;
+
+/// The embedded backend.
+#[derive(Clone)]
+pub struct SledLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Serialises appends; holds the next position to assign.
+    writer: Mutex<u64>,
+    durable: watch::Sender<u64>,
+}
+
+fn storage(e: sled::Error) -> LogError {
+    LogError::Storage(e.to_string())
+}
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> Result<u64, LogError> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| LogError::Corrupt("short integer".into()))
+}
+
+fn key(tag: u8, coop: &CoopId, tail: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + coop.as_str().len() + tail.len());
+    k.push(tag);
+    k.extend_from_slice(coop.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(tail);
+    k
+}
+
+fn event_key(position: u64) -> [u8; 9] {
+    let mut k = [b'e'; 9];
+    k[1..].copy_from_slice(&be(position));
+    k
+}
+
+fn head_key(coop: &CoopId) -> Vec<u8> {
+    let mut k = vec![b'h'];
+    k.extend_from_slice(coop.as_str().as_bytes());
+    k
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Record layout: coop, event id, event type, request id (each u32 BE length + UTF-8),
+/// version (u64 BE), schema version (u32 BE), then the payload to the end.
+fn encode_record(r: &AppendRequest, version: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(r.payload.len() + 128);
+    put_str(&mut out, r.cooperative_id.as_str());
+    put_str(&mut out, &r.event_id);
+    put_str(&mut out, &r.event_type);
+    put_str(&mut out, &r.request_id);
+    out.extend_from_slice(&be(version));
+    out.extend_from_slice(&r.schema_version.to_be_bytes());
+    out.extend_from_slice(&r.payload);
+    out
+}
+
+fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
+    let corrupt = |what: &str| LogError::Corrupt(format!("record at position {position}: {what}"));
+    let mut at = 0usize;
+    let take_str = |at: &mut usize| -> Result<String, LogError> {
+        let len = bytes
+            .get(*at..*at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| corrupt("short length"))? as usize;
+        let s = bytes.get(*at + 4..*at + 4 + len).ok_or_else(|| corrupt("short string"))?;
+        *at += 4 + len;
+        String::from_utf8(s.to_vec()).map_err(|_| corrupt("not UTF-8"))
+    };
+    let coop = take_str(&mut at)?;
+    let event_id = take_str(&mut at)?;
+    let event_type = take_str(&mut at)?;
+    let request_id = take_str(&mut at)?;
+    let version = read_u64(bytes, at)?;
+    let schema_version = bytes
+        .get(at + 8..at + 12)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| corrupt("short schema version"))?;
+    let payload = bytes.get(at + 12..).ok_or_else(|| corrupt("no payload"))?.to_vec();
+    Ok(StoredEvent {
+        position,
+        cooperative_id: CoopId::parse(&coop).map_err(|e| corrupt(&e.to_string()))?,
+        version,
+        event_id,
+        event_type,
+        schema_version,
+        request_id,
+        payload,
+    })
+}
+
+impl SledLog {
+    /// Opens (or creates) the log in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, LogError> {
+        let db = sled::Config::new().path(dir.as_ref()).open().map_err(storage)?;
+        Self::with_db(db)
+    }
+
+    /// Uses the tree `events` of an already open sled database.
+    pub fn with_db(db: sled::Db) -> Result<Self, LogError> {
+        let tree = db.open_tree("events").map_err(storage)?;
+        let last = match tree.scan_prefix([b'e']).next_back() {
+            Some(kv) => read_u64(&kv.map_err(storage)?.0, 1)?,
+            None => 0,
+        };
+        let (durable, _) = watch::channel(last);
+        Ok(Self { inner: Arc::new(Inner { db, tree, writer: Mutex::new(last + 1), durable }) })
+    }
+
+    /// The sled database (to share it with a projection in the same process).
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
+    fn head(&self, coop: &CoopId) -> Result<(u64, u64), LogError> {
+        match self.inner.tree.get(head_key(coop)).map_err(storage)? {
+            Some(v) => Ok((read_u64(&v, 0)?, read_u64(&v, 8)?)),
+            None => Ok((0, 0)),
+        }
+    }
+
+    fn get_event(&self, position: u64) -> Result<StoredEvent, LogError> {
+        let bytes = self
+            .inner
+            .tree
+            .get(event_key(position))
+            .map_err(storage)?
+            .ok_or_else(|| LogError::Corrupt(format!("position {position} is indexed but missing")))?;
+        decode_record(position, &bytes)
+    }
+
+    async fn flush_through(&self, position: u64) -> Result<(), LogError> {
+        self.inner.tree.flush_async().await.map_err(storage)?;
+        self.inner.durable.send_if_modified(|d| {
+            if position > *d {
+                *d = position;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(())
+    }
+
+    fn durable(&self) -> u64 {
+        *self.inner.durable.borrow()
+    }
+}
+
+#[async_trait]
+impl EventLog for SledLog {
+    async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
+        let outcome = {
+            let mut next = self.inner.writer.lock().await;
+            let req_key = key(b'r', &r.cooperative_id, r.request_id.as_bytes());
+            if let Some(pos) = self.inner.tree.get(&req_key).map_err(storage)? {
+                let position = read_u64(&pos, 0)?;
+                let first = self.get_event(position)?;
+                Appended { position, version: first.version, duplicate: true }
+            } else {
+                let (version, _) = self.head(&r.cooperative_id)?;
+                if version != r.expected_version {
+                    return Err(LogError::Conflict {
+                        cooperative_id: r.cooperative_id.clone(),
+                        expected: r.expected_version,
+                        actual: version,
+                    });
+                }
+                let position = *next;
+                let version = version + 1;
+                let mut head = Vec::with_capacity(16);
+                head.extend_from_slice(&be(version));
+                head.extend_from_slice(&be(position));
+                let mut batch = sled::Batch::default();
+                batch.insert(&event_key(position)[..], encode_record(&r, version));
+                batch.insert(key(b'c', &r.cooperative_id, &be(version)), &be(position)[..]);
+                batch.insert(head_key(&r.cooperative_id), head);
+                batch.insert(req_key, &be(position)[..]);
+                self.inner.tree.apply_batch(batch).map_err(storage)?;
+                *next += 1;
+                Appended { position, version, duplicate: false }
+            }
+        };
+        // Acknowledge only once durable (a duplicate may still be in flight from a crash-free
+        // concurrent append: the flush covers it too).
+        self.flush_through(outcome.position).await?;
+        Ok(outcome)
+    }
+
+    async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
+        let durable = self.durable();
+        let mut out = Vec::new();
+        for kv in self.inner.tree.scan_prefix(key(b'c', id, &[])) {
+            let (_, pos) = kv.map_err(storage)?;
+            let position = read_u64(&pos, 0)?;
+            if position > durable {
+                break;
+            }
+            out.push(self.get_event(position)?);
+        }
+        Ok(out)
+    }
+
+    async fn read_from(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
+        let durable = self.durable();
+        let from = from.max(1);
+        if from > durable || max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(max.min(READ_BATCH));
+        for kv in self.inner.tree.range(event_key(from)..=event_key(durable)).take(max) {
+            let (k, v) = kv.map_err(storage)?;
+            out.push(decode_record(read_u64(&k, 1)?, &v)?);
+        }
+        Ok(out)
+    }
+
+    async fn last_position(&self) -> Result<u64, LogError> {
+        Ok(self.durable())
+    }
+
+    async fn follow(&self, from: u64) -> Result<EventStream, LogError> {
+        let log = self.clone();
+        let rx = self.inner.durable.subscribe();
+        let state = (log, rx, from.max(1), Vec::<StoredEvent>::new().into_iter());
+        let stream = futures::stream::unfold(state, |(log, mut rx, mut next, mut buf)| async move {
+            loop {
+                if let Some(ev) = buf.next() {
+                    return Some((Ok(ev), (log, rx, next, buf)));
+                }
+                match log.read_from(next, READ_BATCH).await {
+                    Err(e) => return Some((Err(e), (log, rx, next, buf))),
+                    Ok(batch) if !batch.is_empty() => {
+                        next = batch.last().map_or(next, |e| e.position + 1);
+                        buf = batch.into_iter();
+                    }
+                    Ok(_) => {
+                        // Caught up: wait for the durable head to move past `next - 1`.
+                        if rx.wait_for(|d| *d >= next).await.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(stream.boxed())
+    }
+
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+}

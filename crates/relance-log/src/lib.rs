@@ -1,0 +1,102 @@
+//! The event log: the only source of truth.
+//!
+//! [`EventLog`] is the port every backend implements: append with an expected
+//! per-cooperative version and an idempotency key, read one cooperative, read everything
+//! from a global position, follow live. [`embedded::SledLog`] is the backend used when no
+//! NATS URL is given; the JetStream backend lives in its own crate. Both must pass
+//! [`conformance`] (feature `conformance`).
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use relance_domain::CoopId;
+
+pub mod embedded;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+/// One event to append. The payload is opaque to the log (protobuf `relance.v1.Envelope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendRequest {
+    pub cooperative_id: CoopId,
+    /// The cooperative's current version as the writer saw it (0 for a new cooperative).
+    /// The event becomes version `expected_version + 1`.
+    pub expected_version: u64,
+    /// Stream position of the cooperative's last event as the writer saw it (0 when none).
+    pub expected_last_position: u64,
+    /// Idempotency key, scoped to the cooperative: a second append with the same key writes
+    /// nothing and answers the first result.
+    pub request_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub payload: Vec<u8>,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Stream position of the event (of the first one, for a duplicate).
+    pub position: u64,
+    /// The cooperative's version this event carries.
+    pub version: u64,
+    /// True when the request id was already appended: nothing was written.
+    pub duplicate: bool,
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global position, from 1, strictly increasing.
+    pub position: u64,
+    pub cooperative_id: CoopId,
+    pub version: u64,
+    pub event_id: String,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub request_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// Why the log could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// The cooperative moved on since the writer read it.
+    #[error("version conflict on cooperative {cooperative_id}: expected version {expected}, the log is at {actual}")]
+    Conflict { cooperative_id: CoopId, expected: u64, actual: u64 },
+    /// The backend cannot be reached now; the same request may be retried.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// The backend refused or failed in a way a retry will not fix.
+    #[error("event log storage error: {0}")]
+    Storage(String),
+    /// Stored bytes that do not read back.
+    #[error("event log holds unreadable data: {0}")]
+    Corrupt(String),
+}
+
+/// A live stream of events in position order.
+pub type EventStream = BoxStream<'static, Result<StoredEvent, LogError>>;
+
+/// The event-log port.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends one event if the cooperative is still at `expected_version`; durable when
+    /// this returns `Ok`.
+    async fn append(&self, request: AppendRequest) -> Result<Appended, LogError>;
+
+    /// Every event of one cooperative, in version order.
+    async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError>;
+
+    /// Up to `max` events with position ≥ `from`, in position order.
+    async fn read_from(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, LogError>;
+
+    /// Position of the last durable event (0 when empty).
+    async fn last_position(&self) -> Result<u64, LogError>;
+
+    /// Events with position ≥ `from`: those already stored, then new ones as they come.
+    async fn follow(&self, from: u64) -> Result<EventStream, LogError>;
+
+    /// A short name for logs and status ("embedded", "jetstream").
+    fn backend(&self) -> &'static str;
+}
