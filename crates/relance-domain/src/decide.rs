@@ -107,7 +107,9 @@ impl Aggregate {
 
     /// The event an earlier command with this request id produced, if any.
     pub fn find_request(&self, request_id: &str) -> Option<&Recorded> {
-        self.history.iter().find(|r| r.envelope.request_id == request_id)
+        self.history
+            .iter()
+            .find(|r| r.envelope.request_id == request_id)
     }
 }
 
@@ -121,7 +123,11 @@ pub fn decide(agg: &Aggregate, cmd: Command, ctx: &Context) -> Result<Envelope, 
             return Err(Rejection::state_field(
                 "expected_version",
                 Rule::ExpectedVersionMismatch,
-                format!("is {expected} but cooperative {} is at version {}", ctx.cooperative_id, agg.version()),
+                format!(
+                    "is {expected} but cooperative {} is at version {}",
+                    ctx.cooperative_id,
+                    agg.version()
+                ),
             ));
         }
     }
@@ -141,7 +147,10 @@ pub fn decide(agg: &Aggregate, cmd: Command, ctx: &Context) -> Result<Envelope, 
         (Some(s), Command::Register(_)) => {
             return Err(Rejection::state(
                 Rule::AlreadyRegistered,
-                format!("cooperative {} is already registered (on {})", s.id, s.registered_on),
+                format!(
+                    "cooperative {} is already registered (on {})",
+                    s.id, s.registered_on
+                ),
             ))
         }
         (None, Command::Register(_)) => {}
@@ -183,7 +192,10 @@ fn check_state(
         return Err(Rejection::state_field(
             date_field,
             Rule::DateBeforeRegistration,
-            format!("{occurred_on} is before the registration of {} on {}", s.id, s.registered_on),
+            format!(
+                "{occurred_on} is before the registration of {} on {}",
+                s.id, s.registered_on
+            ),
         ));
     }
     match cmd {
@@ -191,19 +203,28 @@ fn check_state(
             if let Some(h) = &s.open_halt {
                 return Err(Rejection::state(
                     Rule::AlreadyHalted,
-                    format!("cooperative {} is already halted since {} by {}", s.id, h.since, h.authority),
+                    format!(
+                        "cooperative {} is already halted since {} by {}",
+                        s.id, h.since, h.authority
+                    ),
                 ));
             }
         }
         Command::Resume(e) => match &s.open_halt {
             None => {
-                return Err(Rejection::state(Rule::NotHalted, format!("cooperative {} is not halted", s.id)));
+                return Err(Rejection::state(
+                    Rule::NotHalted,
+                    format!("cooperative {} is not halted", s.id),
+                ));
             }
             Some(h) if e.effective_on < h.since => {
                 return Err(Rejection::state_field(
                     "effective_on",
                     Rule::ResumeBeforeHalt,
-                    format!("{} is before the halt it ends ({})", e.effective_on, h.since),
+                    format!(
+                        "{} is before the halt it ends ({})",
+                        e.effective_on, h.since
+                    ),
                 ));
             }
             Some(_) => {}
@@ -221,11 +242,18 @@ fn check_state(
             }
         }
         Command::Retract(e) => {
-            let Some(target) = agg.history().iter().find(|r| r.envelope.event_id == e.retracted_event_id) else {
+            let Some(target) = agg
+                .history()
+                .iter()
+                .find(|r| r.envelope.event_id == e.retracted_event_id)
+            else {
                 return Err(Rejection::state_field(
                     "retracted_event_id",
                     Rule::RetractUnknownEvent,
-                    format!("{} is not an event of cooperative {}", e.retracted_event_id, s.id),
+                    format!(
+                        "{} is not an event of cooperative {}",
+                        e.retracted_event_id, s.id
+                    ),
                 ));
             };
             match target.envelope.event {
@@ -245,7 +273,7 @@ fn check_state(
                 }
                 _ => {}
             }
-            if s.retracted.iter().any(|id| *id == e.retracted_event_id) {
+            if s.retracted.contains(&e.retracted_event_id) {
                 return Err(Rejection::state_field(
                     "retracted_event_id",
                     Rule::RetractAlreadyRetracted,
@@ -275,9 +303,18 @@ fn date_field_of(cmd: &Command) -> &'static str {
 }
 
 /// Checks a free-text field: bounded, free of control characters, present when required.
-pub(crate) fn check_text(field: &'static str, value: &str, max: usize, required: bool) -> Result<(), Rejection> {
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), Rejection> {
     if required && value.trim().is_empty() {
-        return Err(Rejection::invalid(field, Rule::RequiredField, "must not be empty"));
+        return Err(Rejection::invalid(
+            field,
+            Rule::RequiredField,
+            "must not be empty",
+        ));
     }
     let len = value.chars().count();
     if len > max {
@@ -299,7 +336,11 @@ pub(crate) fn check_text(field: &'static str, value: &str, max: usize, required:
 
 fn check_people(field: &'static str, value: u32) -> Result<(), Rejection> {
     if value > MAX_PEOPLE {
-        return Err(Rejection::invalid(field, Rule::NumberTooLarge, format!("is {value}, at most {MAX_PEOPLE}")));
+        return Err(Rejection::invalid(
+            field,
+            Rule::NumberTooLarge,
+            format!("is {value}, at most {MAX_PEOPLE}"),
+        ));
     }
     Ok(())
 }
@@ -308,7 +349,12 @@ fn validate_context(ctx: &Context) -> Result<(), Rejection> {
     check_text("request_id", &ctx.request_id, REQUEST_ID, true)?;
     check_text("correlation_id", &ctx.correlation_id, REQUEST_ID, false)?;
     check_text("actor.principal", &ctx.actor.principal, SHORT_TEXT, true)?;
-    check_text("actor.organisation", &ctx.actor.organisation, SHORT_TEXT, true)?;
+    check_text(
+        "actor.organisation",
+        &ctx.actor.organisation,
+        SHORT_TEXT,
+        true,
+    )?;
     Ok(())
 }
 
@@ -339,14 +385,21 @@ fn validate_shape(cmd: &Command) -> Result<(), Rejection> {
                 ("capacity_max_per_day", e.capacity_max_per_day),
             ] {
                 if v > MAX_CAPACITY {
-                    return Err(Rejection::invalid(field, Rule::NumberTooLarge, format!("is {v}, at most {MAX_CAPACITY}")));
+                    return Err(Rejection::invalid(
+                        field,
+                        Rule::NumberTooLarge,
+                        format!("is {v}, at most {MAX_CAPACITY}"),
+                    ));
                 }
             }
             if e.capacity_min_per_day > e.capacity_max_per_day {
                 return Err(Rejection::invalid(
                     "capacity_min_per_day",
                     Rule::CapacityRange,
-                    format!("({}) is above capacity_max_per_day ({})", e.capacity_min_per_day, e.capacity_max_per_day),
+                    format!(
+                        "({}) is above capacity_max_per_day ({})",
+                        e.capacity_min_per_day, e.capacity_max_per_day
+                    ),
                 ));
             }
         }
@@ -369,7 +422,11 @@ fn validate_shape(cmd: &Command) -> Result<(), Rejection> {
             check_text("description", &e.description, LONG_TEXT, false)?;
             if let Some(amount) = e.amount_centimes {
                 if amount < 0 {
-                    return Err(Rejection::invalid("amount_centimes", Rule::AmountNegative, format!("is {amount}")));
+                    return Err(Rejection::invalid(
+                        "amount_centimes",
+                        Rule::AmountNegative,
+                        format!("is {amount}"),
+                    ));
                 }
                 if amount > MAX_AMOUNT_CENTIMES {
                     return Err(Rejection::invalid(
@@ -391,7 +448,12 @@ fn validate_shape(cmd: &Command) -> Result<(), Rejection> {
             check_people("employees", e.employees)?;
         }
         Command::Retract(e) => {
-            check_text("retracted_event_id", &e.retracted_event_id, REQUEST_ID, true)?;
+            check_text(
+                "retracted_event_id",
+                &e.retracted_event_id,
+                REQUEST_ID,
+                true,
+            )?;
             check_text("reason", &e.reason, LONG_TEXT, true)?;
         }
     }

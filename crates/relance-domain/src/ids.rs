@@ -18,7 +18,11 @@ impl CoopId {
     /// Validates `raw` as a cooperative id.
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
         if raw.is_empty() {
-            return Err(Rejection::invalid("cooperative_id", Rule::CooperativeIdFormat, "must not be empty"));
+            return Err(Rejection::invalid(
+                "cooperative_id",
+                Rule::CooperativeIdFormat,
+                "must not be empty",
+            ));
         }
         if raw.chars().count() > MAX_COOP_ID_LEN {
             return Err(Rejection::invalid(
@@ -27,7 +31,10 @@ impl CoopId {
                 format!("must be at most {MAX_COOP_ID_LEN} characters"),
             ));
         }
-        if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
             return Err(Rejection::invalid(
                 "cooperative_id",
                 Rule::CooperativeIdFormat,

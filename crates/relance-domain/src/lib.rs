@@ -17,9 +17,10 @@ mod summary;
 pub use date::Date;
 pub use decide::{decide, Aggregate, Command, Context};
 pub use event::{
-    Actor, AuthorizationObtained, ActivityHalted, ActivityResumed, ChannelKind, CooperativeRegistered,
-    Envelope, Event, EventRetracted, HaltScope, HeadcountReported, Recorded, ReorientationDeclared,
-    SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind, SCHEMA_VERSION,
+    ActivityHalted, ActivityResumed, Actor, AuthorizationObtained, ChannelKind,
+    CooperativeRegistered, Envelope, Event, EventRetracted, HaltScope, HeadcountReported, Recorded,
+    ReorientationDeclared, SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
+    SCHEMA_VERSION,
 };
 pub use hash::{canonical_bytes, canonical_json, chain_hash, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};

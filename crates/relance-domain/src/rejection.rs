@@ -127,17 +127,29 @@ pub struct Rejection {
 impl Rejection {
     /// A refusal about one field of the input.
     pub fn invalid(field: &'static str, rule: Rule, detail: impl Into<String>) -> Self {
-        Self { rule, field: Some(field), detail: detail.into() }
+        Self {
+            rule,
+            field: Some(field),
+            detail: detail.into(),
+        }
     }
 
     /// A refusal about the state of the cooperative.
     pub fn state(rule: Rule, detail: impl Into<String>) -> Self {
-        Self { rule, field: None, detail: detail.into() }
+        Self {
+            rule,
+            field: None,
+            detail: detail.into(),
+        }
     }
 
     /// A state refusal that still concerns one field (e.g. a date before registration).
     pub fn state_field(field: &'static str, rule: Rule, detail: impl Into<String>) -> Self {
-        Self { rule, field: Some(field), detail: detail.into() }
+        Self {
+            rule,
+            field: Some(field),
+            detail: detail.into(),
+        }
     }
 
     pub fn rule(&self) -> Rule {

@@ -20,7 +20,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: &'static [Status] = &[Status::Active, Status::Halted, Status::Reoriented, Status::Resumed];
+    pub const ALL: &'static [Status] = &[
+        Status::Active,
+        Status::Halted,
+        Status::Reoriented,
+        Status::Resumed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -124,7 +129,9 @@ impl CoopState {
 
     /// Daily capacity range of the current reorientation, when reoriented.
     pub fn current_capacity(&self) -> Option<(u64, u64)> {
-        self.reorientations.last().map(|r| (r.capacity_min_per_day, r.capacity_max_per_day))
+        self.reorientations
+            .last()
+            .map(|r| (r.capacity_min_per_day, r.capacity_max_per_day))
     }
 
     /// Workers idled by the open halt.
@@ -154,6 +161,8 @@ impl CoopState {
 }
 
 /// What [`evolve`] made of one event.
+// Returned once per event and matched at once: boxing would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// The next state.
@@ -258,9 +267,16 @@ fn apply_fact(state: Option<CoopState>, rec: &Recorded, effective: bool) -> Opti
         }
         Event::AuthorizationObtained(e) => s.authorizations.push(e.clone()),
         Event::SupportGranted(e) => {
-            let t = s.support_totals.entry(e.partner.clone()).or_default().entry(e.kind).or_default();
+            let t = s
+                .support_totals
+                .entry(e.partner.clone())
+                .or_default()
+                .entry(e.kind)
+                .or_default();
             t.count += 1;
-            t.amount_centimes = t.amount_centimes.saturating_add(e.amount_centimes.unwrap_or(0));
+            t.amount_centimes = t
+                .amount_centimes
+                .saturating_add(e.amount_centimes.unwrap_or(0));
             s.support.push(SupportLine {
                 event_id: env.event_id.clone(),
                 partner: e.partner.clone(),

@@ -61,7 +61,11 @@ impl Summary {
 
     fn change(&mut self, s: &CoopState, sign: i64) {
         let step = |v: &mut u64, by: u64| {
-            *v = if sign > 0 { v.saturating_add(by) } else { v.saturating_sub(by) };
+            *v = if sign > 0 {
+                v.saturating_add(by)
+            } else {
+                v.saturating_sub(by)
+            };
         };
         step(&mut self.cooperatives, 1);
         step(&mut self.members, u64::from(s.members));
@@ -103,7 +107,11 @@ impl Summary {
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, sign: i64) {
     let v = map.entry(key).or_insert(0);
-    *v = if sign > 0 { v.saturating_add(1) } else { v.saturating_sub(1) };
+    *v = if sign > 0 {
+        v.saturating_add(1)
+    } else {
+        v.saturating_sub(1)
+    };
     if *v == 0 {
         map.retain(|_, v| *v != 0);
     }
