@@ -57,7 +57,12 @@ fn coop(id: &str) -> CoopId {
 }
 
 /// A request for `coop` at `expected` with a distinct payload.
-pub fn request(coop_id: &str, expected: u64, last_position: u64, request_id: &str) -> AppendRequest {
+pub fn request(
+    coop_id: &str,
+    expected: u64,
+    last_position: u64,
+    request_id: &str,
+) -> AppendRequest {
     AppendRequest {
         cooperative_id: coop(coop_id),
         expected_version: expected,
@@ -73,12 +78,17 @@ pub fn request(coop_id: &str, expected: u64, last_position: u64, request_id: &st
 async fn append_ok<L: EventLog>(log: &L, coop_id: &str, request_id: &str) -> crate::Appended {
     let current = log.read_cooperative(&coop(coop_id)).await.expect("read");
     let (v, p) = current.last().map_or((0, 0), |e| (e.version, e.position));
-    log.append(request(coop_id, v, p, request_id)).await.expect("append")
+    log.append(request(coop_id, v, p, request_id))
+        .await
+        .expect("append")
 }
 
 pub async fn first_append_is_version_1_at_a_positive_position<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let a = log.append(request("REH-1", 0, 0, "r1")).await.expect("append");
+    let a = log
+        .append(request("REH-1", 0, 0, "r1"))
+        .await
+        .expect("append");
     assert_eq!(a.version, 1);
     assert!(a.position >= 1);
     assert!(!a.duplicate);
@@ -91,68 +101,144 @@ pub async fn read_cooperative_returns_only_its_events_in_version_order<H: Harnes
         append_ok(&*log, "REH-10", &format!("b{i}")).await;
     }
     let events = log.read_cooperative(&coop("REH-1")).await.expect("read");
-    assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert!(events.iter().all(|e| e.cooperative_id.as_str() == "REH-1"));
     assert!(events.windows(2).all(|w| w[0].position < w[1].position));
     assert_eq!(events[1].payload, b"payload REH-1 a1".to_vec());
     assert_eq!(events[1].request_id, "a1");
     assert_eq!(events[1].event_id, "evt-REH-1-a1");
     assert_eq!(events[1].event_type, "HeadcountReported");
-    assert!(log.read_cooperative(&coop("REH-2")).await.expect("read").is_empty());
+    assert!(log
+        .read_cooperative(&coop("REH-2"))
+        .await
+        .expect("read")
+        .is_empty());
 }
 
 pub async fn read_from_returns_every_event_in_position_order<H: Harness>(h: &mut H) {
     let log = h.open().await;
     let mut positions = Vec::new();
     for i in 0..5 {
-        positions.push(append_ok(&*log, &format!("C{}", i % 2), &format!("r{i}")).await.position);
+        positions.push(
+            append_ok(&*log, &format!("C{}", i % 2), &format!("r{i}"))
+                .await
+                .position,
+        );
     }
     let all = log.read_from(0, 100).await.expect("read");
-    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), positions);
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions
+    );
     let tail = log.read_from(positions[2], 100).await.expect("read");
-    assert_eq!(tail.iter().map(|e| e.position).collect::<Vec<_>>(), positions[2..].to_vec());
+    assert_eq!(
+        tail.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions[2..].to_vec()
+    );
     let two = log.read_from(positions[1], 2).await.expect("read");
     assert_eq!(two.len(), 2);
-    assert!(log.read_from(positions[4] + 1, 10).await.expect("read").is_empty());
+    assert!(log
+        .read_from(positions[4] + 1, 10)
+        .await
+        .expect("read")
+        .is_empty());
 }
 
 pub async fn stale_expected_version_is_a_conflict_and_writes_nothing<H: Harness>(h: &mut H) {
     let log = h.open().await;
     let first = append_ok(&*log, "REH-1", "r1").await;
     append_ok(&*log, "REH-1", "r2").await;
-    let err = log.append(request("REH-1", 1, first.position, "r3")).await.expect_err("stale");
-    assert!(matches!(err, LogError::Conflict { expected: 1, actual: 2, .. }), "{err:?}");
-    let err = log.append(request("REH-9", 3, 0, "r4")).await.expect_err("ahead");
-    assert!(matches!(err, LogError::Conflict { expected: 3, actual: 0, .. }), "{err:?}");
+    let err = log
+        .append(request("REH-1", 1, first.position, "r3"))
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(
+            err,
+            LogError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = log
+        .append(request("REH-9", 3, 0, "r4"))
+        .await
+        .expect_err("ahead");
+    assert!(
+        matches!(
+            err,
+            LogError::Conflict {
+                expected: 3,
+                actual: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(log.read_from(0, 100).await.expect("read").len(), 2);
 }
 
-pub async fn repeated_request_id_answers_the_first_result_and_writes_nothing<H: Harness>(h: &mut H) {
+pub async fn repeated_request_id_answers_the_first_result_and_writes_nothing<H: Harness>(
+    h: &mut H,
+) {
     let log = h.open().await;
-    let first = log.append(request("REH-1", 0, 0, "same")).await.expect("append");
+    let first = log
+        .append(request("REH-1", 0, 0, "same"))
+        .await
+        .expect("append");
     // A retry, as a client would send it: same request id, same expectation.
-    let again = log.append(request("REH-1", 0, 0, "same")).await.expect("retry");
-    assert_eq!((again.position, again.version, again.duplicate), (first.position, first.version, true));
+    let again = log
+        .append(request("REH-1", 0, 0, "same"))
+        .await
+        .expect("retry");
+    assert_eq!(
+        (again.position, again.version, again.duplicate),
+        (first.position, first.version, true)
+    );
     // Even when the cooperative moved on since, the answer is the first result, not a conflict.
     append_ok(&*log, "REH-1", "other").await;
-    let late = log.append(request("REH-1", 0, 0, "same")).await.expect("late retry");
-    assert_eq!((late.position, late.version, late.duplicate), (first.position, 1, true));
+    let late = log
+        .append(request("REH-1", 0, 0, "same"))
+        .await
+        .expect("late retry");
+    assert_eq!(
+        (late.position, late.version, late.duplicate),
+        (first.position, 1, true)
+    );
     assert_eq!(log.read_from(0, 100).await.expect("read").len(), 2);
 }
 
 pub async fn request_ids_are_scoped_to_the_cooperative<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let a = log.append(request("REH-1", 0, 0, "r")).await.expect("append");
-    let b = log.append(request("REH-2", 0, 0, "r")).await.expect("append");
+    let a = log
+        .append(request("REH-1", 0, 0, "r"))
+        .await
+        .expect("append");
+    let b = log
+        .append(request("REH-2", 0, 0, "r"))
+        .await
+        .expect("append");
     assert!(!a.duplicate && !b.duplicate);
     assert_ne!(a.position, b.position);
 }
 
 pub async fn duplicate_is_recognised_after_a_restart<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let first = log.append(request("REH-1", 0, 0, "r1")).await.expect("append");
+    let first = log
+        .append(request("REH-1", 0, 0, "r1"))
+        .await
+        .expect("append");
     let log = h.restart(log).await;
-    let again = log.append(request("REH-1", 0, 0, "r1")).await.expect("retry");
+    let again = log
+        .append(request("REH-1", 0, 0, "r1"))
+        .await
+        .expect("retry");
     assert!(again.duplicate);
     assert_eq!(again.position, first.position);
     assert_eq!(log.read_from(0, 100).await.expect("read").len(), 1);
@@ -162,12 +248,19 @@ pub async fn acknowledged_events_survive_a_restart<H: Harness>(h: &mut H) {
     let log = h.open().await;
     let mut acked = Vec::new();
     for i in 0..20 {
-        acked.push(append_ok(&*log, &format!("C{}", i % 3), &format!("r{i}")).await.position);
+        acked.push(
+            append_ok(&*log, &format!("C{}", i % 3), &format!("r{i}"))
+                .await
+                .position,
+        );
     }
     let log = h.restart(log).await;
     let all = log.read_from(0, 100).await.expect("read");
     assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), acked);
-    assert_eq!(log.last_position().await.expect("head"), *acked.last().expect("some"));
+    assert_eq!(
+        log.last_position().await.expect("head"),
+        *acked.last().expect("some")
+    );
     // Appends carry on after the restart, at the next version.
     let next = append_ok(&*log, "C0", "after").await;
     assert_eq!(next.version, 8);
@@ -179,11 +272,15 @@ pub async fn follow_delivers_stored_then_live_events<H: Harness>(h: &mut H) {
     let p1 = append_ok(&*log, "REH-1", "r1").await.position;
     let p2 = append_ok(&*log, "REH-1", "r2").await.position;
     let mut stream = log.follow(p2).await.expect("follow");
-    let first = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("in time");
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("in time");
     assert_eq!(first.expect("item").expect("ok").position, p2);
     let writer = log.clone();
     let live = tokio::spawn(async move { append_ok(&*writer, "REH-2", "r3").await.position });
-    let next = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("in time");
+    let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("in time");
     let p3 = live.await.expect("join");
     let next = next.expect("item").expect("ok");
     assert_eq!(next.position, p3);
@@ -198,7 +295,8 @@ pub async fn concurrent_writers_on_one_cooperative_never_both_win<H: Harness>(h:
     for i in 0..8 {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            log.append(request("REH-1", 1, reg.position, &format!("w{i}"))).await
+            log.append(request("REH-1", 1, reg.position, &format!("w{i}")))
+                .await
         }));
     }
     let mut wins = 0;
@@ -214,7 +312,10 @@ pub async fn concurrent_writers_on_one_cooperative_never_both_win<H: Harness>(h:
     }
     assert_eq!(wins, 1, "exactly one writer at version 1 may win");
     let events = log.read_cooperative(&coop("REH-1")).await.expect("read");
-    assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
 }
 
 pub async fn last_position_tracks_the_head<H: Harness>(h: &mut H) {

@@ -101,7 +101,9 @@ fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
             .and_then(|b| b.try_into().ok())
             .map(u32::from_be_bytes)
             .ok_or_else(|| corrupt("short length"))? as usize;
-        let s = bytes.get(*at + 4..*at + 4 + len).ok_or_else(|| corrupt("short string"))?;
+        let s = bytes
+            .get(*at + 4..*at + 4 + len)
+            .ok_or_else(|| corrupt("short string"))?;
         *at += 4 + len;
         String::from_utf8(s.to_vec()).map_err(|_| corrupt("not UTF-8"))
     };
@@ -115,7 +117,10 @@ fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
         .and_then(|b| b.try_into().ok())
         .map(u32::from_be_bytes)
         .ok_or_else(|| corrupt("short schema version"))?;
-    let payload = bytes.get(at + 12..).ok_or_else(|| corrupt("no payload"))?.to_vec();
+    let payload = bytes
+        .get(at + 12..)
+        .ok_or_else(|| corrupt("no payload"))?
+        .to_vec();
     Ok(StoredEvent {
         position,
         cooperative_id: CoopId::parse(&coop).map_err(|e| corrupt(&e.to_string()))?,
@@ -128,10 +133,29 @@ fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
     })
 }
 
+/// Opens a sled database, waiting (at most 10 s) for its file lock when the previous handle in
+/// this process was just dropped: sled 0.34 releases the lock from background threads.
+pub fn open_db(dir: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl SledLog {
     /// Opens (or creates) the log in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, LogError> {
-        let db = sled::Config::new().path(dir.as_ref()).open().map_err(storage)?;
+        let db = open_db(dir.as_ref()).map_err(storage)?;
         Self::with_db(db)
     }
 
@@ -143,7 +167,14 @@ impl SledLog {
             None => 0,
         };
         let (durable, _) = watch::channel(last);
-        Ok(Self { inner: Arc::new(Inner { db, tree, writer: Mutex::new(last + 1), durable }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                writer: Mutex::new(last + 1),
+                durable,
+            }),
+        })
     }
 
     /// The sled database (to share it with a projection in the same process).
@@ -164,12 +195,19 @@ impl SledLog {
             .tree
             .get(event_key(position))
             .map_err(storage)?
-            .ok_or_else(|| LogError::Corrupt(format!("position {position} is indexed but missing")))?;
+            .ok_or_else(|| {
+                LogError::Corrupt(format!("position {position} is indexed but missing"))
+            })?;
         decode_record(position, &bytes)
     }
 
     async fn flush_through(&self, position: u64) -> Result<(), LogError> {
-        self.inner.tree.flush_async().await.map_err(storage)?;
+        // sled 0.34's flush_async can stall under concurrent callers: flush on the blocking pool.
+        let tree = self.inner.tree.clone();
+        tokio::task::spawn_blocking(move || tree.flush())
+            .await
+            .map_err(|e| LogError::Storage(format!("flush task: {e}")))?
+            .map_err(storage)?;
         self.inner.durable.send_if_modified(|d| {
             if position > *d {
                 *d = position;
@@ -195,7 +233,11 @@ impl EventLog for SledLog {
             if let Some(pos) = self.inner.tree.get(&req_key).map_err(storage)? {
                 let position = read_u64(&pos, 0)?;
                 let first = self.get_event(position)?;
-                Appended { position, version: first.version, duplicate: true }
+                Appended {
+                    position,
+                    version: first.version,
+                    duplicate: true,
+                }
             } else {
                 let (version, _) = self.head(&r.cooperative_id)?;
                 if version != r.expected_version {
@@ -212,12 +254,19 @@ impl EventLog for SledLog {
                 head.extend_from_slice(&be(position));
                 let mut batch = sled::Batch::default();
                 batch.insert(&event_key(position)[..], encode_record(&r, version));
-                batch.insert(key(b'c', &r.cooperative_id, &be(version)), &be(position)[..]);
+                batch.insert(
+                    key(b'c', &r.cooperative_id, &be(version)),
+                    &be(position)[..],
+                );
                 batch.insert(head_key(&r.cooperative_id), head);
                 batch.insert(req_key, &be(position)[..]);
                 self.inner.tree.apply_batch(batch).map_err(storage)?;
                 *next += 1;
-                Appended { position, version, duplicate: false }
+                Appended {
+                    position,
+                    version,
+                    duplicate: false,
+                }
             }
         };
         // Acknowledge only once durable (a duplicate may still be in flight from a crash-free
@@ -247,7 +296,12 @@ impl EventLog for SledLog {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity(max.min(READ_BATCH));
-        for kv in self.inner.tree.range(event_key(from)..=event_key(durable)).take(max) {
+        for kv in self
+            .inner
+            .tree
+            .range(event_key(from)..=event_key(durable))
+            .take(max)
+        {
             let (k, v) = kv.map_err(storage)?;
             out.push(decode_record(read_u64(&k, 1)?, &v)?);
         }
@@ -262,26 +316,27 @@ impl EventLog for SledLog {
         let log = self.clone();
         let rx = self.inner.durable.subscribe();
         let state = (log, rx, from.max(1), Vec::<StoredEvent>::new().into_iter());
-        let stream = futures::stream::unfold(state, |(log, mut rx, mut next, mut buf)| async move {
-            loop {
-                if let Some(ev) = buf.next() {
-                    return Some((Ok(ev), (log, rx, next, buf)));
-                }
-                match log.read_from(next, READ_BATCH).await {
-                    Err(e) => return Some((Err(e), (log, rx, next, buf))),
-                    Ok(batch) if !batch.is_empty() => {
-                        next = batch.last().map_or(next, |e| e.position + 1);
-                        buf = batch.into_iter();
+        let stream =
+            futures::stream::unfold(state, |(log, mut rx, mut next, mut buf)| async move {
+                loop {
+                    if let Some(ev) = buf.next() {
+                        return Some((Ok(ev), (log, rx, next, buf)));
                     }
-                    Ok(_) => {
-                        // Caught up: wait for the durable head to move past `next - 1`.
-                        if rx.wait_for(|d| *d >= next).await.is_err() {
-                            return None;
+                    match log.read_from(next, READ_BATCH).await {
+                        Err(e) => return Some((Err(e), (log, rx, next, buf))),
+                        Ok(batch) if !batch.is_empty() => {
+                            next = batch.last().map_or(next, |e| e.position + 1);
+                            buf = batch.into_iter();
+                        }
+                        Ok(_) => {
+                            // Caught up: wait for the durable head to move past `next - 1`.
+                            if rx.wait_for(|d| *d >= next).await.is_err() {
+                                return None;
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
         Ok(stream.boxed())
     }
 

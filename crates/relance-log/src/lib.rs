@@ -63,7 +63,11 @@ pub struct StoredEvent {
 pub enum LogError {
     /// The cooperative moved on since the writer read it.
     #[error("version conflict on cooperative {cooperative_id}: expected version {expected}, the log is at {actual}")]
-    Conflict { cooperative_id: CoopId, expected: u64, actual: u64 },
+    Conflict {
+        cooperative_id: CoopId,
+        expected: u64,
+        actual: u64,
+    },
     /// The backend cannot be reached now; the same request may be retried.
     #[error("event log unavailable: {0}")]
     Unavailable(String),

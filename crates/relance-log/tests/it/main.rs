@@ -12,7 +12,9 @@ struct SledHarness {
 
 impl SledHarness {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 }
 

@@ -1,0 +1,36 @@
+//! The JetStream backend against real nats-server processes: the conformance suite on a
+//! current server, on Debian's 2.9.10 and with consumer-only reads, plus the backend's own
+//! checks (stream setup, headers, failures).
+
+mod checks;
+mod server;
+
+/// The conformance suite on the current server (the newest `nats-server` found).
+mod current {
+    use crate::server::{current_binary, NatsHarness};
+
+    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |_| {}));
+}
+
+/// The conformance suite with every read going through an ordered consumer.
+mod consumer_reads {
+    use crate::server::{current_binary, NatsHarness};
+
+    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |c| c
+        .direct_read_limit =
+        0));
+}
+
+/// The conformance suite on nats-server 2.9.10 (Debian bookworm), one replica. Skipped, with
+/// a message, where that binary is not installed.
+mod legacy_2_9 {
+    use crate::server::{legacy_binary, NatsHarness};
+
+    relance_log::conformance_tests!(match legacy_binary() {
+        Some(binary) => NatsHarness::new(binary, |_| {}),
+        None => {
+            eprintln!("{}", crate::server::LEGACY_MISSING);
+            return;
+        }
+    });
+}
