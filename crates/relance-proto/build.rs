@@ -12,9 +12,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("relance_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure()
+    // JSON output (CLI `--output json`): enums by name, hashes in hex.
+    let mut cfg = tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .type_attribute(".relance.v1", "#[derive(serde::Serialize)]");
+    let enum_fields = [
+        ("CooperativeRegistered.sector", "sector"),
+        ("CooperativeView.sector", "sector"),
+        ("ActivityHalted.scope", "scope"),
+        ("HaltPeriod.scope", "scope"),
+        ("SupportGranted.kind", "support_kind"),
+        ("SupportLine.kind", "support_kind"),
+        ("SupportTotal.kind", "support_kind"),
+        ("SalesChannelOpened.channel", "channel"),
+        ("SalesChannelOpened.standing", "standing"),
+    ];
+    for (field, with) in enum_fields {
+        cfg = cfg.field_attribute(
+            format!(".relance.v1.{field}"),
+            format!("#[serde(serialize_with = \"crate::json::{with}\")]"),
+        );
+    }
+    for field in [
+        "Envelope.prev_hash",
+        "Envelope.hash",
+        "CooperativeView.last_hash",
+    ] {
+        cfg = cfg.field_attribute(
+            format!(".relance.v1.{field}"),
+            "#[serde(serialize_with = \"crate::json::hex\")]",
+        );
+    }
+    cfg.compile_fds(fds)?;
     Ok(())
 }

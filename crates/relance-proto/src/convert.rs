@@ -16,7 +16,10 @@ pub enum DecodeError {
 }
 
 fn bad(field: &'static str, detail: impl Into<String>) -> DecodeError {
-    DecodeError::Field { field, detail: detail.into() }
+    DecodeError::Field {
+        field,
+        detail: detail.into(),
+    }
 }
 
 // ---------------------------------------------------------------- enums
@@ -63,7 +66,11 @@ enum_map!(standing_to_wire, standing_from_wire, d::Standing, v1::Standing, {
 
 fn req_enum<T>(field: &'static str, raw: i32, f: fn(i32) -> Option<T>) -> Result<T, Rejection> {
     f(raw).ok_or_else(|| {
-        Rejection::invalid(field, Rule::InvalidEnum, format!("value {raw} is unspecified or unknown"))
+        Rejection::invalid(
+            field,
+            Rule::InvalidEnum,
+            format!("value {raw} is unspecified or unknown"),
+        )
     })
 }
 
@@ -71,7 +78,11 @@ fn req_enum<T>(field: &'static str, raw: i32, f: fn(i32) -> Option<T>) -> Result
 
 fn req_date(field: &'static str, raw: &str) -> Result<d::Date, Rejection> {
     d::Date::parse(raw).ok_or_else(|| {
-        Rejection::invalid(field, Rule::InvalidDate, format!("{raw:?} is not a date YYYY-MM-DD (1900-2999)"))
+        Rejection::invalid(
+            field,
+            Rule::InvalidDate,
+            format!("{raw:?} is not a date YYYY-MM-DD (1900-2999)"),
+        )
     })
 }
 
@@ -209,7 +220,10 @@ impl FromWire for v1::HeadcountReported {
 impl FromWire for v1::EventRetracted {
     type Domain = d::EventRetracted;
     fn to_domain(self) -> Result<Self::Domain, Rejection> {
-        Ok(d::EventRetracted { retracted_event_id: self.retracted_event_id, reason: self.reason })
+        Ok(d::EventRetracted {
+            retracted_event_id: self.retracted_event_id,
+            reason: self.reason,
+        })
     }
 }
 
@@ -389,15 +403,33 @@ pub fn envelope_from_wire(w: v1::Envelope) -> Result<(d::Envelope, u64), DecodeE
     use v1::envelope::Event as W;
     let field_err = |field: &'static str| move |r: Rejection| bad(field, r.to_string());
     let event = match w.event.ok_or_else(|| bad("event", "is missing"))? {
-        W::CooperativeRegistered(e) => d::Event::CooperativeRegistered(e.to_domain().map_err(field_err("event"))?),
-        W::ActivityHalted(e) => d::Event::ActivityHalted(e.to_domain().map_err(field_err("event"))?),
-        W::ReorientationDeclared(e) => d::Event::ReorientationDeclared(e.to_domain().map_err(field_err("event"))?),
-        W::AuthorizationObtained(e) => d::Event::AuthorizationObtained(e.to_domain().map_err(field_err("event"))?),
-        W::SupportGranted(e) => d::Event::SupportGranted(e.to_domain().map_err(field_err("event"))?),
-        W::SalesChannelOpened(e) => d::Event::SalesChannelOpened(e.to_domain().map_err(field_err("event"))?),
-        W::ActivityResumed(e) => d::Event::ActivityResumed(e.to_domain().map_err(field_err("event"))?),
-        W::HeadcountReported(e) => d::Event::HeadcountReported(e.to_domain().map_err(field_err("event"))?),
-        W::EventRetracted(e) => d::Event::EventRetracted(e.to_domain().map_err(field_err("event"))?),
+        W::CooperativeRegistered(e) => {
+            d::Event::CooperativeRegistered(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::ActivityHalted(e) => {
+            d::Event::ActivityHalted(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::ReorientationDeclared(e) => {
+            d::Event::ReorientationDeclared(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::AuthorizationObtained(e) => {
+            d::Event::AuthorizationObtained(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::SupportGranted(e) => {
+            d::Event::SupportGranted(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::SalesChannelOpened(e) => {
+            d::Event::SalesChannelOpened(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::ActivityResumed(e) => {
+            d::Event::ActivityResumed(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::HeadcountReported(e) => {
+            d::Event::HeadcountReported(e.to_domain().map_err(field_err("event"))?)
+        }
+        W::EventRetracted(e) => {
+            d::Event::EventRetracted(e.to_domain().map_err(field_err("event"))?)
+        }
     };
     let actor = w.actor.ok_or_else(|| bad("actor", "is missing"))?;
     let env = d::Envelope {
@@ -405,12 +437,17 @@ pub fn envelope_from_wire(w: v1::Envelope) -> Result<(d::Envelope, u64), DecodeE
         cooperative_id: d::CoopId::parse(&w.cooperative_id).map_err(field_err("cooperative_id"))?,
         version: w.version,
         recorded_at_ms: w.recorded_at_unix_ms,
-        occurred_on: d::Date::parse(&w.occurred_on).ok_or_else(|| bad("occurred_on", "is not a date"))?,
-        actor: d::Actor { principal: actor.principal, organisation: actor.organisation },
+        occurred_on: d::Date::parse(&w.occurred_on)
+            .ok_or_else(|| bad("occurred_on", "is not a date"))?,
+        actor: d::Actor {
+            principal: actor.principal,
+            organisation: actor.organisation,
+        },
         request_id: w.request_id,
         correlation_id: w.correlation_id,
         schema_version: w.schema_version,
-        prev_hash: d::Hash::from_slice(&w.prev_hash).ok_or_else(|| bad("prev_hash", "is not 32 bytes"))?,
+        prev_hash: d::Hash::from_slice(&w.prev_hash)
+            .ok_or_else(|| bad("prev_hash", "is not 32 bytes"))?,
         hash: d::Hash::from_slice(&w.hash).ok_or_else(|| bad("hash", "is not 32 bytes"))?,
         event,
     };
@@ -440,7 +477,10 @@ fn halt_to_wire(h: &d::HaltPeriod) -> v1::HaltPeriod {
 }
 
 fn totals_to_wire(
-    totals: &std::collections::BTreeMap<String, std::collections::BTreeMap<d::SupportKind, d::Totals>>,
+    totals: &std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<d::SupportKind, d::Totals>,
+    >,
 ) -> Vec<v1::SupportTotal> {
     totals
         .iter()
@@ -485,7 +525,11 @@ pub fn coop_view_to_wire(s: &d::CoopState) -> v1::CooperativeView {
             })
             .collect(),
         support_totals: totals_to_wire(&s.support_totals),
-        sales_channels: s.sales_channels.iter().map(channel_opened_to_wire).collect(),
+        sales_channels: s
+            .sales_channels
+            .iter()
+            .map(channel_opened_to_wire)
+            .collect(),
         members: s.members,
         employees: s.employees,
         headcount_as_of: s.headcount_as_of.to_string(),
@@ -498,8 +542,16 @@ pub fn coop_view_to_wire(s: &d::CoopState) -> v1::CooperativeView {
     }
 }
 
-fn counts<K>(map: &std::collections::BTreeMap<K, u64>, key: impl Fn(&K) -> String) -> Vec<v1::Count> {
-    map.iter().map(|(k, v)| v1::Count { key: key(k), count: *v }).collect()
+fn counts<K>(
+    map: &std::collections::BTreeMap<K, u64>,
+    key: impl Fn(&K) -> String,
+) -> Vec<v1::Count> {
+    map.iter()
+        .map(|(k, v)| v1::Count {
+            key: key(k),
+            count: *v,
+        })
+        .collect()
 }
 
 /// The province summary → wire, stamped with the projection position it reflects.
@@ -542,7 +594,10 @@ mod tests {
             version: 1,
             recorded_at_ms: 1_590_000_000_000,
             occurred_on: d::Date::parse("2020-03-20").expect("date"),
-            actor: d::Actor { principal: "najah".into(), organisation: "prefecture".into() },
+            actor: d::Actor {
+                principal: "najah".into(),
+                organisation: "prefecture".into(),
+            },
             request_id: "r1".into(),
             correlation_id: String::new(),
             schema_version: 1,
@@ -583,7 +638,11 @@ mod tests {
                 expected_version: None,
                 correlation_id: String::new(),
             }),
-            data: Some(v1::ActivityHalted { effective_on: "2020-03-20".into(), scope: 99, ..Default::default() }),
+            data: Some(v1::ActivityHalted {
+                effective_on: "2020-03-20".into(),
+                scope: 99,
+                ..Default::default()
+            }),
         };
         let err = req.into_command().expect_err("scope 99");
         assert_eq!(err.rule(), Rule::InvalidEnum);

@@ -16,5 +16,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rela
 pub const CONTENT_TYPE: &str = "application/protobuf; proto=relance.v1.Envelope";
 
 mod convert;
+pub mod json;
 
 pub use convert::*;

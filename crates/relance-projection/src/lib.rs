@@ -1,0 +1,434 @@
+//! The projection: folds the event log into disposable views in sled.
+//!
+//! One sled tree, `views`, holds (keys are byte strings):
+//! - `v` + cooperative id → the cooperative's [`CoopState`] as JSON
+//! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
+//! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes
+//! - `m:checkpoint` → position (u64 BE) of the last applied event
+//! - `m:summary` → the province [`Summary`] as JSON
+//!
+//! Every batch of events is written with one `apply_batch`, checkpoint included, so a crash
+//! leaves the views exactly at some checkpoint. Events at or below the checkpoint are skipped,
+//! so none is ever applied twice. [`Projection::digest`] hashes the whole tree in key order:
+//! deleting the views and replaying gives the same digest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use relance_domain::{evolve, fold, CoopId, CoopState, Recorded, Status, Step, Summary};
+use relance_log::{EventLog, LogError, StoredEvent};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+const CHECKPOINT_KEY: &[u8] = b"m:checkpoint";
+const SUMMARY_KEY: &[u8] = b"m:summary";
+/// Most events applied in one sled batch.
+pub const MAX_BATCH: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("projection storage: {0}")]
+    Storage(#[from] sled::Error),
+    #[error("event at position {position} cannot be decoded: {detail}")]
+    Decode { position: u64, detail: String },
+    #[error("stored view cannot be read: {0}")]
+    View(#[from] serde_json::Error),
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+}
+
+/// Filters of a list query; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub sector: Option<relance_domain::Sector>,
+    pub status: Option<Status>,
+    pub commune: Option<String>,
+}
+
+/// One page of a list query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<CoopState>,
+    /// Cooperative id to pass back to get the next page; `None` on the last page.
+    pub next: Option<String>,
+    pub total: u64,
+}
+
+/// An event of a cooperative's history, with its retraction if one names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    pub recorded: Recorded,
+    pub retracted_by: Option<Retraction>,
+}
+
+/// Who retracted an event, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retraction {
+    pub event_id: String,
+    pub reason: String,
+    pub principal: String,
+    pub recorded_at_ms: i64,
+}
+
+/// The projection's views, readable from any thread while one task applies events.
+pub struct Projection {
+    db: sled::Db,
+    tree: sled::Tree,
+    summary: RwLock<Summary>,
+    checkpoint: watch::Sender<u64>,
+}
+
+fn view_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(b'v');
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn index_key(index: &str, value: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + index.len() + value.len() + id.len());
+    k.push(b'x');
+    k.extend_from_slice(index.as_bytes());
+    k.push(0);
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn index_prefix(index: &str, value: &str) -> Vec<u8> {
+    let mut k = index_key(index, value, "");
+    k.shrink_to_fit();
+    k
+}
+
+fn history_prefix(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + id.len());
+    k.push(b'h');
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k
+}
+
+fn index_entries(s: &CoopState) -> [Vec<u8>; 3] {
+    let id = s.id.as_str();
+    [
+        index_key("sector", s.sector.as_str(), id),
+        index_key("status", s.status.as_str(), id),
+        index_key("commune", &s.commune, id),
+    ]
+}
+
+fn decode_stored(position: u64, payload: &[u8]) -> Result<Recorded, ProjectionError> {
+    let envelope =
+        relance_proto::decode_envelope(payload).map_err(|e| ProjectionError::Decode {
+            position,
+            detail: e.to_string(),
+        })?;
+    Ok(Recorded { position, envelope })
+}
+
+fn decode_history_value(v: &[u8]) -> Result<Recorded, ProjectionError> {
+    let pos_bytes: [u8; 8] =
+        v.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(ProjectionError::Decode {
+                position: 0,
+                detail: "short history record".into(),
+            })?;
+    let position = u64::from_be_bytes(pos_bytes);
+    decode_stored(position, &v[8..])
+}
+
+impl Projection {
+    /// Opens (or creates) the views in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Arc<Self>, ProjectionError> {
+        let db = relance_log::embedded::open_db(dir.as_ref())?;
+        let tree = db.open_tree("views")?;
+        let checkpoint = match tree.get(CHECKPOINT_KEY)? {
+            Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
+            None => 0,
+        };
+        let summary = match tree.get(SUMMARY_KEY)? {
+            Some(v) => serde_json::from_slice(&v)?,
+            None => Summary::default(),
+        };
+        let (checkpoint, _) = watch::channel(checkpoint);
+        Ok(Arc::new(Self {
+            db,
+            tree,
+            summary: RwLock::new(summary),
+            checkpoint,
+        }))
+    }
+
+    /// Position of the last applied event.
+    pub fn checkpoint(&self) -> u64 {
+        *self.checkpoint.borrow()
+    }
+
+    /// Waits until the checkpoint reaches `position`, at most `timeout`. Returns the checkpoint.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, u64> {
+        let mut rx = self.checkpoint.subscribe();
+        let reached = match tokio::time::timeout(timeout, rx.wait_for(|c| *c >= position)).await {
+            Ok(Ok(c)) => Some(*c),
+            _ => None,
+        };
+        reached.ok_or_else(|| self.checkpoint())
+    }
+
+    /// Applies stored events in position order; those at or below the checkpoint are skipped.
+    pub fn apply(&self, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        let mut recorded = Vec::with_capacity(events.len());
+        for e in events {
+            recorded.push(decode_stored(e.position, &e.payload)?);
+        }
+        let payloads: HashMap<u64, &[u8]> = events
+            .iter()
+            .map(|e| (e.position, &e.payload[..]))
+            .collect();
+        self.apply_recorded(&recorded, &|p| payloads.get(&p).map(|b| b.to_vec()))
+    }
+
+    fn apply_recorded(
+        &self,
+        events: &[Recorded],
+        payload_of: &dyn Fn(u64) -> Option<Vec<u8>>,
+    ) -> Result<(), ProjectionError> {
+        let start = self.checkpoint();
+        let events: Vec<&Recorded> = events.iter().filter(|r| r.position > start).collect();
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let last_position = last.position;
+        // State before the batch (for summary and index deltas) and after each event.
+        let mut before: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
+        let mut after: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
+        let mut pending: HashMap<CoopId, Vec<Recorded>> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        for rec in events {
+            let id = rec.envelope.cooperative_id.clone();
+            if !after.contains_key(&id) {
+                let current = self.get(id.as_str())?;
+                before.insert(id.clone(), current.clone());
+                after.insert(id.clone(), current);
+            }
+            let current = after.remove(&id).flatten();
+            pending.entry(id.clone()).or_default().push(rec.clone());
+            let next = match evolve(current, rec) {
+                Step::Next(s) => s,
+                Step::Refold => {
+                    let mut history = self.history_records(id.as_str())?;
+                    history.extend(pending.get(&id).into_iter().flatten().cloned());
+                    fold(&history)
+                }
+            };
+            after.insert(id.clone(), next);
+            let mut hkey = history_prefix(id.as_str());
+            hkey.extend_from_slice(&rec.envelope.version.to_be_bytes());
+            let mut value = rec.position.to_be_bytes().to_vec();
+            match payload_of(rec.position) {
+                Some(bytes) => value.extend_from_slice(&bytes),
+                None => value.extend_from_slice(&relance_proto::encode_envelope(&rec.envelope)),
+            }
+            batch.insert(hkey, value);
+        }
+        let mut summary = self.summary.read().map_err(|_| poisoned())?.clone();
+        for (id, new) in &after {
+            let old = before.get(id).cloned().flatten();
+            summary.replace(old.as_ref(), new.as_ref());
+            if let Some(old) = &old {
+                for k in index_entries(old) {
+                    batch.remove(k);
+                }
+            }
+            if let Some(new) = new {
+                for k in index_entries(new) {
+                    batch.insert(k, &[][..]);
+                }
+                batch.insert(view_key(id.as_str()), serde_json::to_vec(new)?);
+            }
+        }
+        batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
+        batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
+        self.tree.apply_batch(batch)?;
+        *self.summary.write().map_err(|_| poisoned())? = summary;
+        self.checkpoint.send_replace(last_position);
+        Ok(())
+    }
+
+    /// Flushes the views to disk (the checkpoint is flushed with them).
+    pub async fn flush(&self) -> Result<(), ProjectionError> {
+        let tree = self.tree.clone();
+        tokio::task::spawn_blocking(move || tree.flush())
+            .await
+            .map_err(|e| ProjectionError::Decode {
+                position: 0,
+                detail: format!("flush task: {e}"),
+            })??;
+        Ok(())
+    }
+
+    /// One cooperative's view.
+    pub fn get(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
+        match self.tree.get(view_key(id))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The province summary at the checkpoint.
+    pub fn summary(&self) -> Summary {
+        self.summary.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Cooperatives matching `filter`, in id order, `page_size` at a time after `after`.
+    pub fn list(
+        &self,
+        filter: &Filter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<Page, ProjectionError> {
+        let candidates: Box<dyn Iterator<Item = Result<String, ProjectionError>>> = {
+            let (prefix, strip) = if let Some(s) = filter.sector {
+                let p = index_prefix("sector", s.as_str());
+                let n = p.len();
+                (p, n)
+            } else if let Some(s) = filter.status {
+                let p = index_prefix("status", s.as_str());
+                let n = p.len();
+                (p, n)
+            } else if let Some(c) = &filter.commune {
+                let p = index_prefix("commune", c);
+                let n = p.len();
+                (p, n)
+            } else {
+                (vec![b'v'], 1)
+            };
+            Box::new(self.tree.scan_prefix(prefix).map(move |kv| {
+                let (k, _) = kv?;
+                Ok(String::from_utf8_lossy(&k[strip..]).into_owned())
+            }))
+        };
+        let mut items = Vec::new();
+        let mut total = 0u64;
+        let mut next = None;
+        for id in candidates {
+            let id = id?;
+            let Some(view) = self.get(&id)? else { continue };
+            let matches = filter.sector.is_none_or(|s| view.sector == s)
+                && filter.status.is_none_or(|s| view.status == s)
+                && filter.commune.as_ref().is_none_or(|c| &view.commune == c);
+            if !matches {
+                continue;
+            }
+            total += 1;
+            if after.is_some_and(|a| id.as_str() <= a) {
+                continue;
+            }
+            if items.len() < page_size {
+                items.push(view);
+            } else if next.is_none() {
+                next = items.last().map(|v: &CoopState| v.id.to_string());
+            }
+        }
+        Ok(Page { items, next, total })
+    }
+
+    fn history_records(&self, id: &str) -> Result<Vec<Recorded>, ProjectionError> {
+        self.tree
+            .scan_prefix(history_prefix(id))
+            .map(|kv| decode_history_value(&kv?.1))
+            .collect()
+    }
+
+    /// A cooperative's events in version order, each with its retraction if any.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryItem>, ProjectionError> {
+        let records = self.history_records(id)?;
+        let retractions: HashMap<&str, Retraction> = records
+            .iter()
+            .filter_map(|r| match &r.envelope.event {
+                relance_domain::Event::EventRetracted(e) => Some((
+                    e.retracted_event_id.as_str(),
+                    Retraction {
+                        event_id: r.envelope.event_id.clone(),
+                        reason: e.reason.clone(),
+                        principal: r.envelope.actor.principal.clone(),
+                        recorded_at_ms: r.envelope.recorded_at_ms,
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        Ok(records
+            .iter()
+            .map(|r| HistoryItem {
+                recorded: r.clone(),
+                retracted_by: retractions.get(r.envelope.event_id.as_str()).cloned(),
+            })
+            .collect())
+    }
+
+    /// SHA-256 over every key and value of the views in key order (lengths prefixed), hex.
+    pub fn digest(&self) -> Result<String, ProjectionError> {
+        let mut h = Sha256::new();
+        for kv in self.tree.iter() {
+            let (k, v) = kv?;
+            h.update((k.len() as u64).to_be_bytes());
+            h.update(&k);
+            h.update((v.len() as u64).to_be_bytes());
+            h.update(&v);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// Bytes the projection's sled database occupies on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn poisoned() -> ProjectionError {
+    ProjectionError::Decode {
+        position: 0,
+        detail: "summary lock poisoned".into(),
+    }
+}
+
+/// Follows `log` from the projection's checkpoint and applies events in batches until
+/// `shutdown` turns true. Returns the error that stopped it, if any.
+pub async fn run(
+    projection: Arc<Projection>,
+    log: Arc<dyn EventLog>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    let from = projection.checkpoint() + 1;
+    tracing::info!(
+        from,
+        backend = log.backend(),
+        "projection following the event log"
+    );
+    let mut stream = log.follow(from).await?.ready_chunks(MAX_BATCH);
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            chunk = stream.next() => {
+                let Some(chunk) = chunk else { break };
+                let events: Vec<StoredEvent> = chunk.into_iter().collect::<Result<_, _>>()?;
+                let p = projection.clone();
+                tokio::task::spawn_blocking(move || p.apply(&events))
+                    .await
+                    .map_err(|e| ProjectionError::Decode { position: 0, detail: e.to_string() })??;
+            }
+        }
+    }
+    projection.flush().await?;
+    Ok(())
+}
