@@ -1,0 +1,327 @@
+//! The command side: load a cooperative, decide, append with the expected version, retry on
+//! conflict, and answer a repeated request id with its first result.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use relance_domain::{decide, Actor, Aggregate, Command, Context, CoopId, Recorded, Rejection};
+use relance_log::{AppendRequest, EventLog, LogError};
+use relance_proto::{v1, CommandMeta, CommandRequest};
+use tokio::sync::Mutex;
+use tonic::{Request, Response, Status};
+
+use crate::{actor_from_metadata, command_error_status};
+
+const SHARDS: usize = 256;
+
+/// The result of an accepted (or recognised) command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub event_id: String,
+    pub version: u64,
+    pub position: u64,
+    pub duplicate: bool,
+}
+
+/// Why a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("cooperative {cooperative_id} kept changing: gave up after {attempts} attempts; retry the command")]
+    Contended {
+        cooperative_id: CoopId,
+        attempts: usize,
+    },
+    #[error("{0}; the command may be retried with the same request_id")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A clock giving Unix milliseconds (the only clock the command path reads).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    })
+}
+
+/// Decides commands against the event log. Keeps no durable state: a bounded cache of
+/// cooperative aggregates, dropped on any conflict or failure.
+pub struct CommandHandler {
+    log: Arc<dyn EventLog>,
+    shards: Vec<Mutex<HashMap<CoopId, Aggregate>>>,
+    clock: Clock,
+    max_attempts: usize,
+    cache_per_shard: usize,
+}
+
+impl CommandHandler {
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        Self::with_clock(log, system_clock())
+    }
+
+    pub fn with_clock(log: Arc<dyn EventLog>, clock: Clock) -> Self {
+        Self {
+            log,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            clock,
+            max_attempts: 8,
+            cache_per_shard: 64,
+        }
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    fn shard(&self, id: &CoopId) -> &Mutex<HashMap<CoopId, Aggregate>> {
+        let mut h = DefaultHasher::new();
+        id.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Reads a cooperative's whole history from the log.
+    pub async fn load(&self, id: &CoopId) -> Result<Aggregate, CommandError> {
+        let stored = self.log.read_cooperative(id).await.map_err(log_error)?;
+        let mut history = Vec::with_capacity(stored.len());
+        for (i, e) in stored.into_iter().enumerate() {
+            let envelope = relance_proto::decode_envelope(&e.payload).map_err(|err| {
+                CommandError::Internal(format!("event at position {}: {err}", e.position))
+            })?;
+            if envelope.version != i as u64 + 1 {
+                return Err(CommandError::Internal(format!(
+                    "cooperative {id}: event at position {} has version {}, expected {}",
+                    e.position,
+                    envelope.version,
+                    i + 1
+                )));
+            }
+            history.push(Recorded {
+                position: e.position,
+                envelope,
+            });
+        }
+        Ok(Aggregate::from_history(history))
+    }
+
+    /// Carries out one command on behalf of `actor`.
+    pub async fn execute(
+        &self,
+        meta: CommandMeta,
+        cmd: Command,
+        actor: Actor,
+    ) -> Result<Outcome, CommandError> {
+        let id = meta.cooperative_id.clone();
+        let mut cache = self.shard(&id).lock().await;
+        for attempt in 0..self.max_attempts {
+            let agg = match cache.remove(&id) {
+                Some(agg) if attempt == 0 => agg,
+                _ => self.load(&id).await?,
+            };
+            if let Some(first) = agg.find_request(&meta.request_id) {
+                let outcome = duplicate_of(first);
+                remember(&mut cache, id.clone(), agg, self.cache_per_shard);
+                return Ok(outcome);
+            }
+            let now = (self.clock)();
+            let ctx = Context {
+                cooperative_id: id.clone(),
+                event_id: new_event_id(now),
+                request_id: meta.request_id.clone(),
+                correlation_id: meta.correlation_id.clone(),
+                recorded_at_ms: now,
+                actor: actor.clone(),
+                expected_version: meta.expected_version,
+            };
+            let envelope = match decide(&agg, cmd.clone(), &ctx) {
+                Ok(e) => e,
+                Err(rejection) => {
+                    remember(&mut cache, id.clone(), agg, self.cache_per_shard);
+                    return Err(rejection.into());
+                }
+            };
+            let request = AppendRequest {
+                cooperative_id: id.clone(),
+                expected_version: agg.version(),
+                expected_last_position: agg.last_position(),
+                request_id: meta.request_id.clone(),
+                event_id: envelope.event_id.clone(),
+                event_type: envelope.event.type_name().to_owned(),
+                schema_version: envelope.schema_version,
+                payload: relance_proto::encode_envelope(&envelope),
+            };
+            match self.log.append(request).await {
+                Ok(a) if !a.duplicate => {
+                    let outcome = Outcome {
+                        event_id: envelope.event_id.clone(),
+                        version: a.version,
+                        position: a.position,
+                        duplicate: false,
+                    };
+                    let mut agg = agg;
+                    agg.apply(Recorded {
+                        position: a.position,
+                        envelope,
+                    });
+                    remember(&mut cache, id.clone(), agg, self.cache_per_shard);
+                    return Ok(outcome);
+                }
+                Ok(a) => {
+                    // Written before, by an attempt whose answer was lost or by another process.
+                    let fresh = self.load(&id).await?;
+                    let outcome = match fresh.find_request(&meta.request_id) {
+                        Some(first) => duplicate_of(first),
+                        None => Outcome {
+                            event_id: String::new(),
+                            version: a.version,
+                            position: a.position,
+                            duplicate: true,
+                        },
+                    };
+                    remember(&mut cache, id.clone(), fresh, self.cache_per_shard);
+                    return Ok(outcome);
+                }
+                Err(LogError::Conflict { .. }) => {
+                    tracing::debug!(cooperative = %id, attempt, "version conflict, deciding again on fresh state");
+                    continue;
+                }
+                Err(e) => return Err(log_error(e)),
+            }
+        }
+        Err(CommandError::Contended {
+            cooperative_id: id,
+            attempts: self.max_attempts,
+        })
+    }
+
+    async fn handle<R: CommandRequest>(
+        &self,
+        request: Request<R>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        let actor = actor_from_metadata(request.metadata());
+        let (meta, cmd) = request
+            .into_inner()
+            .into_command()
+            .map_err(|r| crate::rejection_status(&r))?;
+        let kind = cmd.event_type();
+        match self.execute(meta, cmd, actor).await {
+            Ok(o) => Ok(Response::new(v1::CommandReply {
+                event_id: o.event_id,
+                version: o.version,
+                position: o.position,
+                duplicate: o.duplicate,
+            })),
+            Err(e) => {
+                tracing::debug!(command = kind, error = %e, "command refused");
+                Err(command_error_status(&e))
+            }
+        }
+    }
+}
+
+fn duplicate_of(first: &Recorded) -> Outcome {
+    Outcome {
+        event_id: first.envelope.event_id.clone(),
+        version: first.envelope.version,
+        position: first.position,
+        duplicate: true,
+    }
+}
+
+fn remember(cache: &mut HashMap<CoopId, Aggregate>, id: CoopId, agg: Aggregate, cap: usize) {
+    if cache.len() >= cap {
+        if let Some(victim) = cache.keys().next().cloned() {
+            cache.remove(&victim);
+        }
+    }
+    cache.insert(id, agg);
+}
+
+fn log_error(e: LogError) -> CommandError {
+    match e {
+        LogError::Unavailable(m) => {
+            CommandError::Unavailable(format!("event log unavailable: {m}"))
+        }
+        other => CommandError::Internal(other.to_string()),
+    }
+}
+
+/// A UUIDv7 for an event recorded at `now_ms`.
+fn new_event_id(now_ms: i64) -> String {
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (now_ms / 1000) as u64,
+        ((now_ms % 1000) * 1_000_000) as u32,
+    );
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
+/// The `CooperativeCommands` gRPC service over a [`CommandHandler`].
+#[derive(Clone)]
+pub struct CommandService(pub Arc<CommandHandler>);
+
+#[tonic::async_trait]
+impl v1::cooperative_commands_server::CooperativeCommands for CommandService {
+    async fn register(
+        &self,
+        r: Request<v1::RegisterRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn halt(
+        &self,
+        r: Request<v1::HaltRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn reorient(
+        &self,
+        r: Request<v1::ReorientRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn authorize(
+        &self,
+        r: Request<v1::AuthorizeRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn grant_support(
+        &self,
+        r: Request<v1::GrantSupportRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn open_sales_channel(
+        &self,
+        r: Request<v1::OpenSalesChannelRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn resume(
+        &self,
+        r: Request<v1::ResumeRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn report_headcount(
+        &self,
+        r: Request<v1::ReportHeadcountRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+    async fn retract(
+        &self,
+        r: Request<v1::RetractRequest>,
+    ) -> Result<Response<v1::CommandReply>, Status> {
+        self.0.handle(r).await
+    }
+}

@@ -1,0 +1,15 @@
+//! relance's gRPC server: the command service (decide → append), the query service (reads a
+//! projection's views), standard health and reflection, and [`Node`], which wires an event
+//! log, a projection and the services for `relance serve` and `relance demo`.
+
+mod commands;
+mod node;
+mod principal;
+mod queries;
+mod status;
+
+pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};
+pub use node::{serve, Node, NodeError, Services};
+pub use principal::{actor_from_metadata, ORG_HEADER, PRINCIPAL_HEADER};
+pub use queries::QueryService;
+pub use status::{command_error_status, rejection_status};

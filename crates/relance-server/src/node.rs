@@ -1,0 +1,164 @@
+//! A relance node: an event log, optionally a projection following it, and the gRPC services
+//! on a listener.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use relance_log::embedded::SledLog;
+use relance_log::{EventLog, LogError};
+use relance_projection::{Projection, ProjectionError};
+use relance_proto::v1::cooperative_commands_server::CooperativeCommandsServer;
+use relance_proto::v1::cooperative_queries_server::CooperativeQueriesServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::{Clock, CommandHandler, QueryService};
+
+/// Largest request accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("projection: {0}")]
+    Projection(#[from] ProjectionError),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("projection task: {0}")]
+    Task(String),
+}
+
+/// The services one process serves.
+#[derive(Clone)]
+pub struct Services {
+    pub commands: Option<Arc<CommandHandler>>,
+    pub queries: Option<QueryService>,
+}
+
+/// A running node: its log, its projection (if it has one) and the task feeding it.
+pub struct Node {
+    pub log: Arc<dyn EventLog>,
+    pub projection: Option<Arc<Projection>>,
+    pub commands: Option<Arc<CommandHandler>>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<Result<(), ProjectionError>>>,
+}
+
+impl Node {
+    /// Everything in one process on the embedded log under `data_dir` (`log/`, `projection/`).
+    pub async fn embedded(data_dir: &Path) -> Result<Self, NodeError> {
+        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(data_dir.join("log"))?);
+        Self::start(log, Some(&data_dir.join("projection")), true, None)
+    }
+
+    /// A node on `log`: with a projection in `projection_dir` when given, and the command
+    /// service when `commands` (reading `clock`, or the system clock when `None`).
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        projection_dir: Option<&Path>,
+        commands: bool,
+        clock: Option<Clock>,
+    ) -> Result<Self, NodeError> {
+        let (stop, stop_rx) = watch::channel(false);
+        let (projection, task) = match projection_dir {
+            Some(dir) => {
+                let p = Projection::open(dir)?;
+                let task = tokio::spawn(relance_projection::run(p.clone(), log.clone(), stop_rx));
+                (Some(p), Some(task))
+            }
+            None => (None, None),
+        };
+        let commands = commands.then(|| {
+            Arc::new(match clock {
+                Some(clock) => CommandHandler::with_clock(log.clone(), clock),
+                None => CommandHandler::new(log.clone()),
+            })
+        });
+        Ok(Self {
+            log,
+            projection,
+            commands,
+            stop,
+            task,
+        })
+    }
+
+    /// The services this node offers.
+    pub fn services(&self) -> Services {
+        Services {
+            commands: self.commands.clone(),
+            queries: self
+                .projection
+                .clone()
+                .map(|p| QueryService::new(p, Duration::from_secs(10))),
+        }
+    }
+
+    /// Waits until the projection has applied everything the log holds now.
+    pub async fn caught_up(&self, timeout: Duration) -> Result<u64, NodeError> {
+        let head = self.log.last_position().await?;
+        match &self.projection {
+            Some(p) => p.wait_for(head, timeout).await.map_err(|at| {
+                NodeError::Task(format!(
+                    "projection at {at} did not reach {head} in {timeout:?}"
+                ))
+            }),
+            None => Ok(head),
+        }
+    }
+
+    /// Stops the projection task and flushes its views.
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.await.map_err(|e| NodeError::Task(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// Serves `services` on `listener` (plus health and reflection) until `shutdown` completes;
+/// requests in flight are finished first.
+pub async fn serve(
+    listener: TcpListener,
+    services: Services,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(relance_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let commands = services.commands.map(|c| {
+        CooperativeCommandsServer::new(crate::commands::CommandService(c))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    });
+    let queries = services
+        .queries
+        .map(|q| CooperativeQueriesServer::new(q).max_decoding_message_size(MAX_MESSAGE_BYTES));
+    if commands.is_some() {
+        health
+            .set_serving::<CooperativeCommandsServer<crate::commands::CommandService>>()
+            .await;
+    }
+    if queries.is_some() {
+        health
+            .set_serving::<CooperativeQueriesServer<QueryService>>()
+            .await;
+    }
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_optional_service(commands)
+        .add_optional_service(queries)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

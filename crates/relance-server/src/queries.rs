@@ -1,0 +1,182 @@
+//! The query side: answers from one projection's views, optionally after waiting (bounded)
+//! until the projection has applied a position the caller already saw.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use relance_domain::{CoopId, Sector, Status};
+use relance_projection::{Filter, Projection, ProjectionError};
+use relance_proto::v1;
+use tonic::{Request, Response};
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+/// The `CooperativeQueries` service over one projection.
+#[derive(Clone)]
+pub struct QueryService {
+    projection: Arc<Projection>,
+    wait: Duration,
+}
+
+fn internal(e: ProjectionError) -> tonic::Status {
+    tonic::Status::internal(e.to_string())
+}
+
+fn invalid(field: &str, rule: &str, detail: String) -> tonic::Status {
+    tonic::Status::invalid_argument(format!("rule {rule}: field `{field}` {detail}"))
+}
+
+fn parse_id(raw: &str) -> Result<CoopId, tonic::Status> {
+    CoopId::parse(raw).map_err(|r| crate::rejection_status(&r))
+}
+
+impl QueryService {
+    /// `wait` bounds how long a query waits for its `min_position`.
+    pub fn new(projection: Arc<Projection>, wait: Duration) -> Self {
+        Self { projection, wait }
+    }
+
+    async fn reach(&self, min_position: u64) -> Result<(), tonic::Status> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        self.projection.wait_for(min_position, self.wait).await.map(|_| ()).map_err(|at| {
+            tonic::Status::unavailable(format!(
+                "the projection is at position {at} and has not reached min_position {min_position} within {:?}; retry",
+                self.wait
+            ))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
+    async fn get(
+        &self,
+        r: Request<v1::GetRequest>,
+    ) -> Result<Response<v1::CooperativeView>, tonic::Status> {
+        let r = r.into_inner();
+        let id = parse_id(&r.cooperative_id)?;
+        self.reach(r.min_position).await?;
+        match self.projection.get(id.as_str()).map_err(internal)? {
+            Some(s) => Ok(Response::new(relance_proto::coop_view_to_wire(&s))),
+            None => Err(tonic::Status::not_found(format!(
+                "rule cooperative_not_registered: cooperative {id} is not registered"
+            ))),
+        }
+    }
+
+    async fn list(
+        &self,
+        r: Request<v1::ListRequest>,
+    ) -> Result<Response<v1::ListReply>, tonic::Status> {
+        let r = r.into_inner();
+        let sector = match r.sector.as_str() {
+            "" => None,
+            s => Some(Sector::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = Sector::ALL.iter().map(|s| s.as_str()).collect();
+                invalid(
+                    "sector",
+                    "invalid_enum",
+                    format!("{s:?} is not one of {}", known.join(", ")),
+                )
+            })?),
+        };
+        let status = match r.status.as_str() {
+            "" => None,
+            s => Some(Status::parse(s).ok_or_else(|| {
+                invalid(
+                    "status",
+                    "invalid_enum",
+                    format!("{s:?} is not one of active, halted, reoriented, resumed"),
+                )
+            })?),
+        };
+        let page_size = match r.page_size as usize {
+            0 => DEFAULT_PAGE,
+            n if n > MAX_PAGE => {
+                return Err(invalid(
+                    "page_size",
+                    "number_too_large",
+                    format!("is {n}, at most {MAX_PAGE}"),
+                ))
+            }
+            n => n,
+        };
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            Some(parse_id(&r.page_token)?)
+        };
+        self.reach(r.min_position).await?;
+        let filter = Filter {
+            sector,
+            status,
+            commune: (!r.commune.is_empty()).then_some(r.commune),
+        };
+        let page = self
+            .projection
+            .list(&filter, page_size, after.as_ref().map(|a| a.as_str()))
+            .map_err(internal)?;
+        Ok(Response::new(v1::ListReply {
+            cooperatives: page
+                .items
+                .iter()
+                .map(relance_proto::coop_view_to_wire)
+                .collect(),
+            next_page_token: page.next.unwrap_or_default(),
+            total: page.total,
+        }))
+    }
+
+    async fn summary(
+        &self,
+        r: Request<v1::SummaryRequest>,
+    ) -> Result<Response<v1::ProvinceSummary>, tonic::Status> {
+        self.reach(r.into_inner().min_position).await?;
+        let position = self.projection.checkpoint();
+        Ok(Response::new(relance_proto::summary_to_wire(
+            &self.projection.summary(),
+            position,
+        )))
+    }
+
+    async fn history(
+        &self,
+        r: Request<v1::HistoryRequest>,
+    ) -> Result<Response<v1::HistoryReply>, tonic::Status> {
+        let r = r.into_inner();
+        let id = parse_id(&r.cooperative_id)?;
+        self.reach(r.min_position).await?;
+        let items = self.projection.history(id.as_str()).map_err(internal)?;
+        if items.is_empty() {
+            return Err(tonic::Status::not_found(format!(
+                "rule cooperative_not_registered: cooperative {id} has no events"
+            )));
+        }
+        Ok(Response::new(v1::HistoryReply {
+            events: items
+                .into_iter()
+                .map(|item| {
+                    let retraction = item.retracted_by.unwrap_or(relance_projection::Retraction {
+                        event_id: String::new(),
+                        reason: String::new(),
+                        principal: String::new(),
+                        recorded_at_ms: 0,
+                    });
+                    v1::HistoryEntry {
+                        envelope: Some(relance_proto::envelope_to_wire(
+                            &item.recorded.envelope,
+                            item.recorded.position,
+                        )),
+                        retracted_by_event_id: retraction.event_id,
+                        retraction_reason: retraction.reason,
+                        retracted_by_principal: retraction.principal,
+                        retracted_at_unix_ms: retraction.recorded_at_ms,
+                    }
+                })
+                .collect(),
+        }))
+    }
+}

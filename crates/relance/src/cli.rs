@@ -1,0 +1,282 @@
+//! The command line, as one clap tree.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "relance",
+    version,
+    about = "The verifiable history of how the cooperatives of a province recover after an economic shock."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// gRPC address of the node to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "RELANCE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    /// How to print answers.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Principal to act as when the server runs without authentication.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "RELANCE_PRINCIPAL",
+        default_value = "cli"
+    )]
+    pub principal: String,
+    /// Organisation to act for when the server runs without authentication
+    /// (a partner records support in its own name: `--org OCP`).
+    #[arg(long, global = true, env = "RELANCE_ORG", default_value = "prefecture")]
+    pub org: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: event log, projection and gRPC services in one process.
+    Serve(ServeArgs),
+    /// Replay the article on a fresh embedded node and print the province and Ibdaat Rehamna.
+    Demo(DemoArgs),
+    /// Record facts about a cooperative, or read one.
+    #[command(subcommand)]
+    Coop(CoopCommand),
+    /// Print the province summary.
+    Summary,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the embedded event log and the projection keep their data.
+    #[arg(long, env = "RELANCE_DATA_DIR", default_value = "./relance-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on for gRPC.
+    #[arg(long, env = "RELANCE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's data in this directory (default: a temporary directory, removed after).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Options every write takes.
+#[derive(Debug, Clone, Args)]
+pub struct WriteArgs {
+    /// Idempotency key: a retry with the same id is answered with the first result.
+    /// Generated when absent.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Refuse unless the cooperative is at this version.
+    #[arg(long)]
+    pub expected_version: Option<u64>,
+    /// Correlation id to group related commands.
+    #[arg(long, default_value = "")]
+    pub correlation_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoopCommand {
+    /// Register a cooperative (CooperativeRegistered).
+    Register {
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Court of first instance keeping the local register.
+        #[arg(long)]
+        court: String,
+        /// Number in the court's local register.
+        #[arg(long)]
+        number: String,
+        /// agriculture, artisanat, habitat, denrees_alimentaires, argane, peche, alphabetisation,
+        /// plantes_medicinales, foret, transport, tourisme, conseil_gestion, carrieres, commerce_services
+        #[arg(long)]
+        sector: String,
+        #[arg(long)]
+        activity: String,
+        #[arg(long)]
+        commune: String,
+        #[arg(long, default_value_t = 0)]
+        members: u32,
+        #[arg(long, default_value_t = 0)]
+        employees: u32,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        registered_on: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record an authority's halt (ActivityHalted).
+    Halt {
+        id: String,
+        #[arg(long)]
+        authority: String,
+        #[arg(long, default_value = "")]
+        decision_ref: String,
+        #[arg(long)]
+        effective_on: String,
+        #[arg(long)]
+        reason: String,
+        /// total or partial
+        #[arg(long, default_value = "total")]
+        scope: String,
+        #[arg(long, default_value_t = 0)]
+        workers: u32,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record a reorientation (ReorientationDeclared).
+    Reorient {
+        id: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "")]
+        product: String,
+        #[arg(long, default_value_t = 0)]
+        capacity_min: u64,
+        #[arg(long, default_value_t = 0)]
+        capacity_max: u64,
+        #[arg(long, default_value = "")]
+        notes: String,
+        #[arg(long)]
+        effective_on: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record an authorisation or certification (AuthorizationObtained).
+    Authorize {
+        id: String,
+        /// e.g. IMANOR
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        reference: String,
+        #[arg(long, default_value = "")]
+        product: String,
+        #[arg(long)]
+        obtained_on: String,
+        #[arg(long, default_value = "")]
+        valid_until: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record support granted by a partner, in the caller's organisation's name (SupportGranted).
+    Support {
+        id: String,
+        /// The partner; must be the caller's organisation (see --org).
+        #[arg(long)]
+        partner: String,
+        /// financial, commercialisation, technical, training, equipment, in_kind
+        #[arg(long)]
+        kind: String,
+        /// Amount in MAD centimes.
+        #[arg(long, allow_hyphen_values = true)]
+        amount_centimes: Option<i64>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        granted_on: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record a sales channel (SalesChannelOpened).
+    SalesChannel {
+        id: String,
+        /// groceries, pharmacies, parapharmacies, ecommerce, wholesale, market, shop, other
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        city: String,
+        /// established or trial
+        #[arg(long, default_value = "established")]
+        standing: String,
+        #[arg(long)]
+        opened_on: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record a resumption (ActivityResumed).
+    Resume {
+        id: String,
+        #[arg(long, default_value = "")]
+        authority: String,
+        #[arg(long, default_value = "")]
+        decision_ref: String,
+        #[arg(long)]
+        effective_on: String,
+        #[arg(long, default_value_t = 0)]
+        workers_back: u32,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Record a headcount (HeadcountReported).
+    Headcount {
+        id: String,
+        #[arg(long)]
+        members: u32,
+        #[arg(long)]
+        employees: u32,
+        #[arg(long)]
+        as_of: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Retract an event recorded by mistake (EventRetracted); history is never edited.
+    Retract {
+        id: String,
+        /// Id of the event to retract (see `relance coop history`).
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Show one cooperative's current state.
+    Show {
+        id: String,
+        /// Wait until the node has applied this position (from a command's reply).
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
+    },
+    /// List cooperatives.
+    List {
+        #[arg(long, default_value = "")]
+        sector: String,
+        /// active, halted, reoriented, resumed
+        #[arg(long, default_value = "")]
+        status: String,
+        #[arg(long, default_value = "")]
+        commune: String,
+        /// Cooperatives per page (the CLI fetches every page).
+        #[arg(long, default_value_t = 200)]
+        page_size: u32,
+    },
+    /// Show one cooperative's events, retractions marked.
+    History { id: String },
+}

@@ -1,0 +1,436 @@
+//! The CLI as a gRPC client: builds requests, calls the node, prints the answer.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use relance_domain as d;
+use relance_proto::v1;
+use relance_proto::v1::cooperative_commands_client::CooperativeCommandsClient;
+use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
+use tonic::transport::Channel;
+
+use crate::cli::{ClientArgs, CoopCommand, WriteArgs};
+use crate::output;
+
+/// A connected client with the caller's identity attached to every call.
+pub struct Client {
+    pub commands: CooperativeCommandsClient<Channel>,
+    pub queries: CooperativeQueriesClient<Channel>,
+    principal: String,
+    org: String,
+}
+
+impl Client {
+    pub async fn connect(server: &str, principal: &str, org: &str) -> Result<Self> {
+        let channel = Channel::from_shared(server.to_owned())
+            .with_context(|| format!("{server:?} is not a valid server URL"))?
+            .connect()
+            .await
+            .with_context(|| format!("cannot reach the relance node at {server}"))?;
+        Ok(Self {
+            commands: CooperativeCommandsClient::new(channel.clone()),
+            queries: CooperativeQueriesClient::new(channel),
+            principal: principal.to_owned(),
+            org: org.to_owned(),
+        })
+    }
+
+    /// Wraps a message with another identity (the demo acts for several organisations).
+    pub fn request_as<T>(&self, msg: T, principal: &str, org: &str) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        let md = r.metadata_mut();
+        if let Ok(v) = principal.parse() {
+            md.insert(relance_server::PRINCIPAL_HEADER, v);
+        }
+        if let Ok(v) = org.parse() {
+            md.insert(relance_server::ORG_HEADER, v);
+        }
+        r
+    }
+
+    /// Wraps a message with the caller's identity.
+    pub fn request<T>(&self, msg: T) -> Result<tonic::Request<T>> {
+        let mut r = tonic::Request::new(msg);
+        let md = r.metadata_mut();
+        md.insert(
+            relance_server::PRINCIPAL_HEADER,
+            self.principal
+                .parse()
+                .map_err(|_| anyhow!("--as must be printable ASCII"))?,
+        );
+        md.insert(
+            relance_server::ORG_HEADER,
+            self.org
+                .parse()
+                .map_err(|_| anyhow!("--org must be printable ASCII"))?,
+        );
+        Ok(r)
+    }
+}
+
+/// Turns a gRPC error into a message that names the code and the server's reason.
+pub fn status_error(s: tonic::Status) -> anyhow::Error {
+    anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+fn meta(id: &str, w: &WriteArgs) -> Option<v1::CommandMeta> {
+    Some(v1::CommandMeta {
+        request_id: w
+            .request_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        cooperative_id: id.to_owned(),
+        expected_version: w.expected_version,
+        correlation_id: w.correlation_id.clone(),
+    })
+}
+
+fn pick<T: Copy>(
+    what: &str,
+    raw: &str,
+    parse: fn(&str) -> Option<T>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T> {
+    parse(raw).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+        anyhow!("--{what} {raw:?} is not one of: {}", names.join(", "))
+    })
+}
+
+fn sector(raw: &str) -> Result<i32> {
+    let s = pick(
+        "sector",
+        raw,
+        d::Sector::parse,
+        d::Sector::ALL,
+        d::Sector::as_str,
+    )?;
+    Ok(relance_proto::sector_to_wire(s) as i32)
+}
+
+fn scope(raw: &str) -> Result<i32> {
+    let s = pick(
+        "scope",
+        raw,
+        d::HaltScope::parse,
+        d::HaltScope::ALL,
+        d::HaltScope::as_str,
+    )?;
+    Ok(relance_proto::scope_to_wire(s) as i32)
+}
+
+fn support_kind(raw: &str) -> Result<i32> {
+    let s = pick(
+        "kind",
+        raw,
+        d::SupportKind::parse,
+        d::SupportKind::ALL,
+        d::SupportKind::as_str,
+    )?;
+    Ok(relance_proto::support_kind_to_wire(s) as i32)
+}
+
+fn channel(raw: &str) -> Result<i32> {
+    let s = pick(
+        "channel",
+        raw,
+        d::ChannelKind::parse,
+        d::ChannelKind::ALL,
+        d::ChannelKind::as_str,
+    )?;
+    Ok(relance_proto::channel_to_wire(s) as i32)
+}
+
+fn standing(raw: &str) -> Result<i32> {
+    let s = pick(
+        "standing",
+        raw,
+        d::Standing::parse,
+        d::Standing::ALL,
+        d::Standing::as_str,
+    )?;
+    Ok(relance_proto::standing_to_wire(s) as i32)
+}
+
+/// `relance coop …`
+pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
+    let mut c = Client::connect(&args.server, &args.principal, &args.org).await?;
+    let reply = match cmd {
+        CoopCommand::Register {
+            id,
+            name,
+            court,
+            number,
+            sector: s,
+            activity,
+            commune,
+            members,
+            employees,
+            registered_on,
+            write,
+        } => {
+            let data = v1::CooperativeRegistered {
+                name,
+                registry_court: court,
+                registry_number: number,
+                sector: sector(&s)?,
+                activity,
+                commune,
+                members,
+                employees,
+                registered_on,
+            };
+            c.commands
+                .register(c.request(v1::RegisterRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Halt {
+            id,
+            authority,
+            decision_ref,
+            effective_on,
+            reason,
+            scope: sc,
+            workers,
+            write,
+        } => {
+            let data = v1::ActivityHalted {
+                authority,
+                decision_ref,
+                effective_on,
+                reason,
+                scope: scope(&sc)?,
+                workers_affected: workers,
+            };
+            c.commands
+                .halt(c.request(v1::HaltRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Reorient {
+            id,
+            from,
+            to,
+            product,
+            capacity_min,
+            capacity_max,
+            notes,
+            effective_on,
+            write,
+        } => {
+            let data = v1::ReorientationDeclared {
+                from_activity: from,
+                to_activity: to,
+                product,
+                capacity_min_per_day: capacity_min,
+                capacity_max_per_day: capacity_max,
+                notes,
+                effective_on,
+            };
+            c.commands
+                .reorient(c.request(v1::ReorientRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Authorize {
+            id,
+            body,
+            reference,
+            product,
+            obtained_on,
+            valid_until,
+            write,
+        } => {
+            let data = v1::AuthorizationObtained {
+                issuing_body: body,
+                reference,
+                product,
+                obtained_on,
+                valid_until,
+            };
+            c.commands
+                .authorize(c.request(v1::AuthorizeRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Support {
+            id,
+            partner,
+            kind,
+            amount_centimes,
+            description,
+            granted_on,
+            write,
+        } => {
+            let data = v1::SupportGranted {
+                partner,
+                kind: support_kind(&kind)?,
+                amount_centimes,
+                description,
+                granted_on,
+            };
+            c.commands
+                .grant_support(c.request(v1::GrantSupportRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::SalesChannel {
+            id,
+            channel: ch,
+            city,
+            standing: st,
+            opened_on,
+            write,
+        } => {
+            let data = v1::SalesChannelOpened {
+                channel: channel(&ch)?,
+                city,
+                standing: standing(&st)?,
+                opened_on,
+            };
+            c.commands
+                .open_sales_channel(c.request(v1::OpenSalesChannelRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Resume {
+            id,
+            authority,
+            decision_ref,
+            effective_on,
+            workers_back,
+            write,
+        } => {
+            let data = v1::ActivityResumed {
+                authority,
+                decision_ref,
+                effective_on,
+                workers_back,
+            };
+            c.commands
+                .resume(c.request(v1::ResumeRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Headcount {
+            id,
+            members,
+            employees,
+            as_of,
+            write,
+        } => {
+            let data = v1::HeadcountReported {
+                members,
+                employees,
+                as_of,
+            };
+            c.commands
+                .report_headcount(c.request(v1::ReportHeadcountRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Retract {
+            id,
+            event,
+            reason,
+            write,
+        } => {
+            let data = v1::EventRetracted {
+                retracted_event_id: event,
+                reason,
+            };
+            c.commands
+                .retract(c.request(v1::RetractRequest {
+                    meta: meta(&id, &write),
+                    data: Some(data),
+                })?)
+                .await
+        }
+        CoopCommand::Show { id, min_position } => {
+            let view = c
+                .queries
+                .get(c.request(v1::GetRequest {
+                    cooperative_id: id,
+                    min_position,
+                })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            return output::view(args.output, &view);
+        }
+        CoopCommand::List {
+            sector,
+            status,
+            commune,
+            page_size,
+        } => {
+            let mut all = Vec::new();
+            let mut token = String::new();
+            let total = loop {
+                let page = c
+                    .queries
+                    .list(c.request(v1::ListRequest {
+                        sector: sector.clone(),
+                        status: status.clone(),
+                        commune: commune.clone(),
+                        page_size,
+                        page_token: token.clone(),
+                        min_position: 0,
+                    })?)
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                all.extend(page.cooperatives);
+                if page.next_page_token.is_empty() {
+                    break page.total;
+                }
+                token = page.next_page_token;
+            };
+            return output::list(args.output, &all, total);
+        }
+        CoopCommand::History { id } => {
+            let h = c
+                .queries
+                .history(c.request(v1::HistoryRequest {
+                    cooperative_id: id,
+                    min_position: 0,
+                })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            return output::history(args.output, &h);
+        }
+    };
+    match reply {
+        Ok(r) => output::reply(args.output, &r.into_inner()),
+        Err(s) => bail!(status_error(s)),
+    }
+}
+
+/// `relance summary`
+pub async fn summary(args: &ClientArgs) -> Result<()> {
+    let mut c = Client::connect(&args.server, &args.principal, &args.org).await?;
+    let s = c
+        .queries
+        .summary(c.request(v1::SummaryRequest { min_position: 0 })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    output::summary(args.output, &s)
+}

@@ -1,0 +1,45 @@
+//! `relance`: serve a node, replay the article as a demo, or talk to a node over gRPC.
+
+use anyhow::Result;
+use clap::Parser;
+
+mod cli;
+mod client;
+mod demo;
+mod output;
+mod serve;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(&cli);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(cli: &cli::Cli) {
+    let default = match cli.command {
+        cli::Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RELANCE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: cli::Cli) -> Result<()> {
+    match cli.command {
+        cli::Command::Serve(args) => serve::run(args).await,
+        cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Coop(cmd) => client::coop(&cli.client, cmd).await,
+        cli::Command::Summary => client::summary(&cli.client).await,
+    }
+}
