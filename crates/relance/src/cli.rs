@@ -28,6 +28,10 @@ pub struct ClientArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+    /// gRPC address for queries when they go to another process (a projection); defaults to
+    /// --server.
+    #[arg(long, global = true, env = "RELANCE_QUERY_SERVER")]
+    pub query_server: Option<String>,
     /// How to print answers.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -74,6 +78,36 @@ pub struct ServeArgs {
     /// Address to listen on for gRPC.
     #[arg(long, env = "RELANCE_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// What this process does: `all` (commands and a projection), `command` (stateless
+    /// command service) or `projection` (views in --data-dir and the query service).
+    #[arg(long, env = "RELANCE_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    All,
+    Command,
+    Projection,
+}
+
+/// Where the event log lives: NATS JetStream when --nats is given, else embedded.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated; without it the log is embedded in --data-dir.
+    #[arg(long, env = "RELANCE_NATS")]
+    pub nats: Option<String>,
+    /// JetStream stream holding the events.
+    #[arg(long, env = "RELANCE_STREAM", default_value = "RELANCE_EVENTS")]
+    pub stream: String,
+    /// Replicas of the stream when relance creates it (3 on a cluster; needs nats-server ≥ 2.11).
+    #[arg(long, env = "RELANCE_REPLICAS", default_value_t = 1)]
+    pub replicas: usize,
+    /// How long JetStream remembers a message id to drop a retried publish, in seconds.
+    #[arg(long, env = "RELANCE_DUPLICATE_WINDOW_SECS", default_value_t = 600)]
+    pub duplicate_window_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +115,10 @@ pub struct DemoArgs {
     /// Keep the demo's data in this directory (default: a temporary directory, removed after).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Run the demo on NATS JetStream at this URL (stream RELANCE_DEMO, subjects
+    /// relance-demo.v1.coop.*, so it never mixes with real events; a rerun is idempotent).
+    #[arg(long, env = "RELANCE_NATS")]
+    pub nats: Option<String>,
 }
 
 /// Options every write takes.

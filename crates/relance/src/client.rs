@@ -19,15 +19,17 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(server: &str, principal: &str, org: &str) -> Result<Self> {
-        let channel = Channel::from_shared(server.to_owned())
-            .with_context(|| format!("{server:?} is not a valid server URL"))?
-            .connect()
-            .await
-            .with_context(|| format!("cannot reach the relance node at {server}"))?;
+    /// Connects lazily to the command node `server` and the query node `query_server`.
+    pub async fn connect(server: &str, query_server: &str, principal: &str, org: &str) -> Result<Self> {
+        let channel = |url: &str| -> Result<Channel> {
+            Ok(Channel::from_shared(url.to_owned())
+                .with_context(|| format!("{url:?} is not a valid server URL"))?
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .connect_lazy())
+        };
         Ok(Self {
-            commands: CooperativeCommandsClient::new(channel.clone()),
-            queries: CooperativeQueriesClient::new(channel),
+            commands: CooperativeCommandsClient::new(channel(server)?),
+            queries: CooperativeQueriesClient::new(channel(query_server)?),
             principal: principal.to_owned(),
             org: org.to_owned(),
         })
@@ -69,6 +71,10 @@ impl Client {
 /// Turns a gRPC error into a message that names the code and the server's reason.
 pub fn status_error(s: tonic::Status) -> anyhow::Error {
     anyhow!("{:?}: {}", s.code(), s.message())
+}
+
+fn connect_args(args: &ClientArgs) -> (String, String) {
+    (args.server.clone(), args.query_server.clone().unwrap_or_else(|| args.server.clone()))
 }
 
 fn meta(id: &str, w: &WriteArgs) -> Option<v1::CommandMeta> {
@@ -153,7 +159,8 @@ fn standing(raw: &str) -> Result<i32> {
 
 /// `relance coop …`
 pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
-    let mut c = Client::connect(&args.server, &args.principal, &args.org).await?;
+    let (server, query_server) = connect_args(args);
+    let mut c = Client::connect(&server, &query_server, &args.principal, &args.org).await?;
     let reply = match cmd {
         CoopCommand::Register {
             id,
@@ -425,7 +432,8 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
 
 /// `relance summary`
 pub async fn summary(args: &ClientArgs) -> Result<()> {
-    let mut c = Client::connect(&args.server, &args.principal, &args.org).await?;
+    let (server, query_server) = connect_args(args);
+    let mut c = Client::connect(&server, &query_server, &args.principal, &args.org).await?;
     let s = c
         .queries
         .summary(c.request(v1::SummaryRequest { min_position: 0 })?)

@@ -616,7 +616,18 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     };
     let clock = Arc::new(AtomicI64::new(0));
-    let log = Arc::new(SledLog::open(dir.join("log")).context("cannot open the embedded log")?);
+    let log: Arc<dyn relance_log::EventLog> = match &args.nats {
+        Some(url) => {
+            let nats = crate::cli::NatsArgs {
+                nats: Some(url.clone()),
+                stream: "RELANCE_DEMO".into(),
+                replicas: 1,
+                duplicate_window_secs: 600,
+            };
+            crate::serve::jetstream(url, &nats, Some("relance-demo.v1.coop")).await?
+        }
+        None => Arc::new(SledLog::open(dir.join("log")).context("cannot open the embedded log")?),
+    };
     let c = clock.clone();
     let node = Node::start(
         log,
@@ -630,8 +641,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let server = tokio::spawn(serve(listener, node.services(), async move {
         let _ = stopped.await;
     }));
-    eprintln!("demo node on {addr}, data in {}", dir.display());
-    let client = Client::connect(&format!("http://{addr}"), "demo", "prefecture").await?;
+    eprintln!("demo node on {addr} ({} event log), data in {}", node.log.backend(), dir.display());
+    let url = format!("http://{addr}");
+    let client = Client::connect(&url, &url, "demo", "prefecture").await?;
     let last = record(
         &client,
         Some(&clock),

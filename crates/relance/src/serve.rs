@@ -4,7 +4,54 @@ use anyhow::{bail, Context as _, Result};
 use relance_server::{serve, Node};
 use tokio::net::TcpListener;
 
-use crate::cli::ServeArgs;
+use std::sync::Arc;
+use std::time::Duration;
+
+use relance_log::EventLog;
+use relance_log_nats::{JetStreamConfig, JetStreamLog};
+
+use crate::cli::{NatsArgs, Role, ServeArgs};
+
+/// Connects to the JetStream log described by `args` (creating the stream when missing).
+pub async fn jetstream(url: &str, args: &NatsArgs, subject_prefix: Option<&str>) -> Result<Arc<dyn EventLog>> {
+    let mut config = JetStreamConfig::new(url);
+    config.stream = args.stream.clone();
+    config.replicas = args.replicas;
+    config.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
+    if let Some(prefix) = subject_prefix {
+        config.subject_prefix = prefix.to_owned();
+    }
+    let log = JetStreamLog::connect(config)
+        .await
+        .with_context(|| format!("cannot use the JetStream event log at {url}"))?;
+    tracing::info!(server_version = log.server_version(), stream = %args.stream, "connected to NATS JetStream");
+    Ok(Arc::new(log))
+}
+
+async fn open_node(args: &ServeArgs) -> Result<Node> {
+    let projection = matches!(args.role, Role::All | Role::Projection);
+    let commands = matches!(args.role, Role::All | Role::Command);
+    let log: Arc<dyn EventLog> = match &args.nats.nats {
+        Some(url) => jetstream(url, &args.nats, None).await?,
+        None => {
+            if args.role != Role::All {
+                bail!("--role {:?} needs --nats: the embedded log lives in one process", args.role);
+            }
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+            Arc::new(
+                relance_log::embedded::SledLog::open(args.data_dir.join("log"))
+                    .with_context(|| format!("cannot open the event log in {}", args.data_dir.display()))?,
+            )
+        }
+    };
+    let projection_dir = args.data_dir.join("projection");
+    if projection {
+        std::fs::create_dir_all(&projection_dir)
+            .with_context(|| format!("cannot create {}", projection_dir.display()))?;
+    }
+    Ok(Node::start(log, projection.then_some(projection_dir.as_path()), commands, None)?)
+}
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     if !args.listen.ip().is_loopback() {
@@ -13,15 +60,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             args.listen
         );
     }
-    std::fs::create_dir_all(&args.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            args.data_dir.display()
-        )
-    })?;
-    let node = Node::embedded(&args.data_dir)
-        .await
-        .with_context(|| format!("cannot open the data in {}", args.data_dir.display()))?;
+    let node = open_node(&args).await?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -30,6 +69,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         %addr,
         data_dir = %args.data_dir.display(),
         backend = node.log.backend(),
+        role = ?args.role,
         "relance listening (authentication off: loopback only)"
     );
     // A line a script (or a test) can wait for.
