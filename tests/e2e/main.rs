@@ -1,0 +1,2 @@
+//! End-to-end tests: real `relance` (and nats-server) processes driven over gRPC and the CLI.
+//! Each module is one area; every test starts its own processes on free ports.
