@@ -13,7 +13,7 @@ use relance_proto::{v1, CommandMeta, CommandRequest};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
 
-use crate::{actor_from_metadata, command_error_status};
+use crate::command_error_status;
 
 const SHARDS: usize = 256;
 
@@ -206,7 +206,7 @@ impl CommandHandler {
         &self,
         request: Request<R>,
     ) -> Result<Response<v1::CommandReply>, Status> {
-        let actor = actor_from_metadata(request.metadata());
+        let actor = crate::actor_of(&request);
         let (meta, cmd) = request
             .into_inner()
             .into_command()

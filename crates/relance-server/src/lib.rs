@@ -2,6 +2,7 @@
 //! projection's views), standard health and reflection, and [`Node`], which wires an event
 //! log, a projection and the services for `relance serve` and `relance demo`.
 
+pub mod auth;
 mod commands;
 mod node;
 mod principal;
@@ -10,6 +11,6 @@ mod status;
 
 pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};
 pub use node::{serve, Node, NodeError, Services};
-pub use principal::{actor_from_metadata, ORG_HEADER, PRINCIPAL_HEADER};
+pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};
 pub use queries::QueryService;
 pub use status::{command_error_status, rejection_status};

@@ -35,11 +35,15 @@ pub enum NodeError {
     Task(String),
 }
 
-/// The services one process serves.
+/// The services one process serves, and how callers are checked.
 #[derive(Clone)]
 pub struct Services {
     pub commands: Option<Arc<CommandHandler>>,
     pub queries: Option<QueryService>,
+    /// Authentication, permissions and rate limit for every request.
+    pub auth: crate::auth::AuthLayer,
+    /// TLS (rustls); plaintext when `None`.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 /// A running node: its log, its projection (if it has one) and the task feeding it.
@@ -98,6 +102,8 @@ impl Node {
                 .projection
                 .clone()
                 .map(|p| QueryService::new(p, Duration::from_secs(10))),
+            auth: crate::auth::AuthLayer::default(),
+            tls: None,
         }
     }
 
@@ -153,7 +159,12 @@ pub async fn serve(
             .set_serving::<CooperativeQueriesServer<QueryService>>()
             .await;
     }
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = services.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
+        .layer(services.auth)
         .add_service(health_service)
         .add_service(reflection)
         .add_optional_service(commands)

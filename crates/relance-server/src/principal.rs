@@ -1,8 +1,25 @@
-//! Who is calling. Without authentication (loopback only), the caller names itself in
-//! metadata; the actor recorded in events comes from here, never from the request body.
+//! Who is calling. With authentication, the principal the token belongs to (set by
+//! [`AuthLayer`](crate::auth::AuthLayer)); without it (loopback only), the caller names itself
+//! in metadata. The actor recorded in events comes from here, never from the request body.
+
+use std::sync::Arc;
 
 use relance_domain::Actor;
 use tonic::metadata::MetadataMap;
+
+use crate::auth::Principal;
+
+/// The actor of a request: its authenticated principal, or (authentication off) the
+/// metadata's claim.
+pub fn actor_of<T>(request: &tonic::Request<T>) -> Actor {
+    match request.extensions().get::<Arc<Principal>>() {
+        Some(p) => Actor {
+            principal: p.id.clone(),
+            organisation: p.organisation.clone(),
+        },
+        None => actor_from_metadata(request.metadata()),
+    }
+}
 
 /// Metadata key naming the calling principal when authentication is off.
 pub const PRINCIPAL_HEADER: &str = "x-relance-principal";

@@ -47,6 +47,18 @@ pub struct ClientArgs {
     /// (a partner records support in its own name: `--org OCP`).
     #[arg(long, global = true, env = "RELANCE_ORG", default_value = "prefecture")]
     pub org: String,
+    /// Bearer token for a server started with --auth (see `relance token new`).
+    #[arg(long, global = true, env = "RELANCE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) to trust for an https:// server.
+    #[arg(long, global = true, env = "RELANCE_CA")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), for a server that requires mutual TLS.
+    #[arg(long, global = true, env = "RELANCE_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) for --cert.
+    #[arg(long, global = true, env = "RELANCE_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,6 +80,9 @@ pub enum Command {
     Coop(CoopCommand),
     /// Print the province summary.
     Summary,
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +99,29 @@ pub struct ServeArgs {
     /// command service) or `projection` (views in --data-dir and the query service).
     #[arg(long, env = "RELANCE_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+}
+
+/// Who may call, and over what.
+#[derive(Debug, Clone, Args)]
+pub struct SecurityArgs {
+    /// Auth file: principals (id, organisation, roles, SHA-256 of their token). Without it,
+    /// authentication is off and only loopback addresses may be bound.
+    #[arg(long, env = "RELANCE_AUTH")]
+    pub auth: Option<PathBuf>,
+    /// Server certificate chain (PEM) to serve TLS.
+    #[arg(long, env = "RELANCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "RELANCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) whose client certificates are required (mutual TLS).
+    #[arg(long, env = "RELANCE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Requests a second each principal may send (bursts of twice that); 0 turns the limit off.
+    #[arg(long, env = "RELANCE_RATE_LIMIT", default_value_t = 2000)]
+    pub rate_limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -317,4 +355,20 @@ pub enum CoopCommand {
     },
     /// Show one cooperative's events, retractions marked.
     History { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new token: prints it once, and the line to add to the --auth file.
+    New {
+        /// Principal id, e.g. `m.najah` or `ocp-act4community`.
+        #[arg(long)]
+        id: String,
+        /// Organisation, e.g. `prefecture`, `OCP`, `INDH`.
+        #[arg(long)]
+        org: String,
+        /// prefecture, partner, auditor or reader (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
 }

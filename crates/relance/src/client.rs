@@ -16,23 +16,79 @@ pub struct Client {
     pub queries: CooperativeQueriesClient<Channel>,
     principal: String,
     org: String,
+    /// `Bearer <token>` for servers started with --auth.
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Client {
-    /// Connects lazily to the command node `server` and the query node `query_server`.
-    pub async fn connect(server: &str, query_server: &str, principal: &str, org: &str) -> Result<Self> {
+    /// Connects as `args` say: servers, identity, token, TLS.
+    pub async fn open(args: &ClientArgs) -> Result<Self> {
+        let (server, query_server) = connect_args(args);
+        let tls = if args.ca.is_some() || args.cert.is_some() {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let mut tls = tonic::transport::ClientTlsConfig::new();
+            if let Some(ca) = &args.ca {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+            }
+            if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+                tls = tls.identity(tonic::transport::Identity::from_pem(
+                    read(cert)?,
+                    read(key)?,
+                ));
+            }
+            Some(tls)
+        } else {
+            None
+        };
+        let mut client =
+            Self::connect_with(&server, &query_server, &args.principal, &args.org, tls)?;
+        if let Some(token) = &args.token {
+            client.authorization = Some(
+                format!("Bearer {}", token.trim())
+                    .parse()
+                    .map_err(|_| anyhow!("--token must be printable ASCII"))?,
+            );
+        }
+        Ok(client)
+    }
+
+    fn connect_with(
+        server: &str,
+        query_server: &str,
+        principal: &str,
+        org: &str,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<Self> {
         let channel = |url: &str| -> Result<Channel> {
-            Ok(Channel::from_shared(url.to_owned())
+            let mut endpoint = Channel::from_shared(url.to_owned())
                 .with_context(|| format!("{url:?} is not a valid server URL"))?
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .connect_lazy())
+                .connect_timeout(std::time::Duration::from_secs(5));
+            if let Some(tls) = &tls {
+                endpoint = endpoint
+                    .tls_config(tls.clone())
+                    .context("TLS configuration")?;
+            }
+            Ok(endpoint.connect_lazy())
         };
         Ok(Self {
             commands: CooperativeCommandsClient::new(channel(server)?),
             queries: CooperativeQueriesClient::new(channel(query_server)?),
             principal: principal.to_owned(),
             org: org.to_owned(),
+            authorization: None,
         })
+    }
+
+    /// Connects lazily to the command node `server` and the query node `query_server`.
+    pub async fn connect(
+        server: &str,
+        query_server: &str,
+        principal: &str,
+        org: &str,
+    ) -> Result<Self> {
+        Self::connect_with(server, query_server, principal, org, None)
     }
 
     /// Wraps a message with another identity (the demo acts for several organisations).
@@ -44,6 +100,9 @@ impl Client {
         }
         if let Ok(v) = org.parse() {
             md.insert(relance_server::ORG_HEADER, v);
+        }
+        if let Some(auth) = &self.authorization {
+            md.insert("authorization", auth.clone());
         }
         r
     }
@@ -64,6 +123,9 @@ impl Client {
                 .parse()
                 .map_err(|_| anyhow!("--org must be printable ASCII"))?,
         );
+        if let Some(auth) = &self.authorization {
+            md.insert("authorization", auth.clone());
+        }
         Ok(r)
     }
 }
@@ -74,7 +136,12 @@ pub fn status_error(s: tonic::Status) -> anyhow::Error {
 }
 
 fn connect_args(args: &ClientArgs) -> (String, String) {
-    (args.server.clone(), args.query_server.clone().unwrap_or_else(|| args.server.clone()))
+    (
+        args.server.clone(),
+        args.query_server
+            .clone()
+            .unwrap_or_else(|| args.server.clone()),
+    )
 }
 
 fn meta(id: &str, w: &WriteArgs) -> Option<v1::CommandMeta> {
@@ -159,8 +226,7 @@ fn standing(raw: &str) -> Result<i32> {
 
 /// `relance coop …`
 pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
-    let (server, query_server) = connect_args(args);
-    let mut c = Client::connect(&server, &query_server, &args.principal, &args.org).await?;
+    let mut c = Client::open(args).await?;
     let reply = match cmd {
         CoopCommand::Register {
             id,
@@ -432,8 +498,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
 
 /// `relance summary`
 pub async fn summary(args: &ClientArgs) -> Result<()> {
-    let (server, query_server) = connect_args(args);
-    let mut c = Client::connect(&server, &query_server, &args.principal, &args.org).await?;
+    let mut c = Client::open(args).await?;
     let s = c
         .queries
         .summary(c.request(v1::SummaryRequest { min_position: 0 })?)

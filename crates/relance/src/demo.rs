@@ -641,7 +641,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let server = tokio::spawn(serve(listener, node.services(), async move {
         let _ = stopped.await;
     }));
-    eprintln!("demo node on {addr} ({} event log), data in {}", node.log.backend(), dir.display());
+    eprintln!(
+        "demo node on {addr} ({} event log), data in {}",
+        node.log.backend(),
+        dir.display()
+    );
     let url = format!("http://{addr}");
     let client = Client::connect(&url, &url, "demo", "prefecture").await?;
     let last = record(

@@ -8,6 +8,7 @@ mod client;
 mod demo;
 mod output;
 mod serve;
+mod token;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -41,5 +42,6 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Coop(cmd) => client::coop(&cli.client, cmd).await,
         cli::Command::Summary => client::summary(&cli.client).await,
+        cli::Command::Token(cmd) => token::run(cmd),
     }
 }

@@ -9,11 +9,17 @@ use std::time::Duration;
 
 use relance_log::EventLog;
 use relance_log_nats::{JetStreamConfig, JetStreamLog};
+use relance_server::auth::{AuthLayer, Authenticator, RateLimiter};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::cli::{NatsArgs, Role, ServeArgs};
 
 /// Connects to the JetStream log described by `args` (creating the stream when missing).
-pub async fn jetstream(url: &str, args: &NatsArgs, subject_prefix: Option<&str>) -> Result<Arc<dyn EventLog>> {
+pub async fn jetstream(
+    url: &str,
+    args: &NatsArgs,
+    subject_prefix: Option<&str>,
+) -> Result<Arc<dyn EventLog>> {
     let mut config = JetStreamConfig::new(url);
     config.stream = args.stream.clone();
     config.replicas = args.replicas;
@@ -28,6 +34,55 @@ pub async fn jetstream(url: &str, args: &NatsArgs, subject_prefix: Option<&str>)
     Ok(Arc::new(log))
 }
 
+/// The auth layer and TLS configuration `args` ask for; refuses to expose an unauthenticated
+/// node beyond loopback.
+fn security(args: &ServeArgs) -> Result<(AuthLayer, Option<ServerTlsConfig>)> {
+    let s = &args.security;
+    let authenticator = match &s.auth {
+        Some(path) => Some(Arc::new(Authenticator::load(path)?)),
+        None => {
+            if !args.listen.ip().is_loopback() {
+                bail!(
+                    "refusing to listen on {}: authentication is off (no --auth FILE), so relance only binds a loopback address",
+                    args.listen
+                );
+            }
+            tracing::warn!("authentication is off (no --auth): callers name their organisation themselves; loopback only");
+            None
+        }
+    };
+    let limiter = (s.rate_limit > 0).then(|| Arc::new(RateLimiter::new(s.rate_limit)));
+    let tls = match (&s.tls_cert, &s.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let mut tls =
+                ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+            if let Some(ca) = &s.tls_client_ca {
+                tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+            }
+            Some(tls)
+        }
+        _ => {
+            if authenticator.is_some() && !args.listen.ip().is_loopback() {
+                tracing::warn!(
+                    "serving bearer tokens without TLS on {}: pass --tls-cert and --tls-key",
+                    args.listen
+                );
+            }
+            None
+        }
+    };
+    Ok((
+        AuthLayer {
+            authenticator,
+            limiter,
+        },
+        tls,
+    ))
+}
+
 async fn open_node(args: &ServeArgs) -> Result<Node> {
     let projection = matches!(args.role, Role::All | Role::Projection);
     let commands = matches!(args.role, Role::All | Role::Command);
@@ -35,13 +90,21 @@ async fn open_node(args: &ServeArgs) -> Result<Node> {
         Some(url) => jetstream(url, &args.nats, None).await?,
         None => {
             if args.role != Role::All {
-                bail!("--role {:?} needs --nats: the embedded log lives in one process", args.role);
+                bail!(
+                    "--role {:?} needs --nats: the embedded log lives in one process",
+                    args.role
+                );
             }
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+            std::fs::create_dir_all(&args.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    args.data_dir.display()
+                )
+            })?;
             Arc::new(
-                relance_log::embedded::SledLog::open(args.data_dir.join("log"))
-                    .with_context(|| format!("cannot open the event log in {}", args.data_dir.display()))?,
+                relance_log::embedded::SledLog::open(args.data_dir.join("log")).with_context(
+                    || format!("cannot open the event log in {}", args.data_dir.display()),
+                )?,
             )
         }
     };
@@ -50,16 +113,16 @@ async fn open_node(args: &ServeArgs) -> Result<Node> {
         std::fs::create_dir_all(&projection_dir)
             .with_context(|| format!("cannot create {}", projection_dir.display()))?;
     }
-    Ok(Node::start(log, projection.then_some(projection_dir.as_path()), commands, None)?)
+    Ok(Node::start(
+        log,
+        projection.then_some(projection_dir.as_path()),
+        commands,
+        None,
+    )?)
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
-    if !args.listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {}: authentication is not available in this build, so relance only binds a loopback address",
-            args.listen
-        );
-    }
+    let security = security(&args)?;
     let node = open_node(&args).await?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -70,11 +133,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         data_dir = %args.data_dir.display(),
         backend = node.log.backend(),
         role = ?args.role,
-        "relance listening (authentication off: loopback only)"
+        auth = args.security.auth.is_some(),
+        tls = args.security.tls_cert.is_some(),
+        "relance listening"
     );
     // A line a script (or a test) can wait for.
     println!("relance listening on {addr}");
-    serve(listener, node.services(), shutdown_signal()).await?;
+    let mut services = node.services();
+    services.auth = security.0;
+    services.tls = security.1;
+    serve(listener, services, shutdown_signal()).await?;
     tracing::info!("stopping: requests finished, flushing the projection");
     node.shutdown().await?;
     tracing::info!("stopped");
