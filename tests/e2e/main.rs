@@ -4,3 +4,4 @@
 mod distributed;
 mod embedded;
 mod partner;
+mod security;

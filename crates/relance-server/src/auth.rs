@@ -355,6 +355,19 @@ impl AuthLayer {
     }
 }
 
+/// tonic refuses a request over the size limit with OUT_OF_RANGE; gRPC's convention (and
+/// clients' retry logic) expects RESOURCE_EXHAUSTED for it.
+fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
+    let out_of_range = headers.get("grpc-status").is_some_and(|v| v == "11");
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| m.contains("too%20large") || m.contains("too large"));
+    if out_of_range && too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}
+
 impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
@@ -377,7 +390,12 @@ where
                 if let Some(p) = principal {
                     req.extensions_mut().insert(p);
                 }
-                Box::pin(self.inner.call(req))
+                let call = self.inner.call(req);
+                Box::pin(async move {
+                    let mut response = call.await?;
+                    oversized_is_resource_exhausted(response.headers_mut());
+                    Ok(response)
+                })
             }
             Err(status) => {
                 let response = status.into_http::<tonic::body::Body>();

@@ -159,7 +159,11 @@ pub async fn serve(
             .set_serving::<CooperativeQueriesServer<QueryService>>()
             .await;
     }
-    let mut builder = tonic::transport::Server::builder();
+    // Keepalive finds dead peers, so a vanished client cannot hold a connection (and a
+    // graceful shutdown) open forever.
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
     if let Some(tls) = services.tls {
         builder = builder.tls_config(tls)?;
     }

@@ -142,12 +142,31 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let mut services = node.services();
     services.auth = security.0;
     services.tls = security.1;
-    serve(listener, services, shutdown_signal()).await?;
+    // After SIGINT/SIGTERM, requests in flight get GRACE to finish; a client that never lets
+    // its connection close cannot keep the node from flushing and exiting.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let server = serve(listener, services, async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: no new requests; finishing those in flight");
+        signalled.notify_one();
+    });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(GRACE).await;
+        } => tracing::warn!("connections still open {GRACE:?} after the signal: closing them"),
+    }
     tracing::info!("stopping: requests finished, flushing the projection");
     node.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long requests in flight may take once a shutdown signal arrived.
+const GRACE: Duration = Duration::from_secs(20);
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -1,0 +1,457 @@
+//! Who may do what, over real processes: the role × RPC matrix, TLS and mutual TLS, hostile
+//! input, and the per-principal rate limit.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use prost::Message as _;
+use relance_proto::v1;
+use relance_server::auth::{permission, token_hash, Permission, Role};
+use relance_tests::{cli, RelanceProcess};
+use tonic::{Code, Request};
+
+/// One principal per role, plus their tokens.
+struct Principals {
+    file: std::path::PathBuf,
+    tokens: Vec<(Role, &'static str, String)>,
+}
+
+fn principals(dir: &Path) -> Principals {
+    let people: [(Role, &str, &str); 4] = [
+        (Role::Prefecture, "m.najah", "prefecture"),
+        (Role::Partner, "ocp-act4community", "OCP"),
+        (Role::Auditor, "auditor-1", "cour-des-comptes"),
+        (Role::Reader, "reader-1", "ODCo"),
+    ];
+    let mut entries = Vec::new();
+    let mut tokens = Vec::new();
+    for (role, id, org) in people {
+        let token = format!("rlc_test_{id}");
+        entries.push(serde_json::json!({
+            "id": id,
+            "organisation": org,
+            "roles": [role.as_str()],
+            "token_sha256": hex::encode(token_hash(&token)),
+        }));
+        tokens.push((role, org, token));
+    }
+    let file = dir.join("auth.json");
+    std::fs::write(&file, serde_json::json!({ "principals": entries }).to_string()).expect("write auth file");
+    Principals { file, tokens }
+}
+
+/// Sends raw bytes to any method path and gives back raw bytes.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+/// Every unary or server-streaming RPC of the published schema and of gRPC health:
+/// (path, server streaming).
+fn all_rpcs() -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for set in [relance_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
+        let fds = prost_types::FileDescriptorSet::decode(set).expect("descriptor set");
+        for file in &fds.file {
+            for service in &file.service {
+                for method in &service.method {
+                    if method.client_streaming() {
+                        continue;
+                    }
+                    out.push((
+                        format!("/{}.{}/{}", file.package(), service.name(), method.name()),
+                        method.server_streaming(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Calls `path` with an empty message (valid protobuf for every message type); the status
+/// code of the answer (`Ok` when the call went through).
+async fn call(channel: &tonic::transport::Channel, path: &str, streaming: bool, token: Option<&str>) -> Code {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.expect("channel ready");
+    let mut req = Request::new(Vec::<u8>::new());
+    if let Some(t) = token {
+        req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().expect("ascii"));
+    }
+    let path = http::uri::PathAndQuery::from_str(path).expect("path");
+    if streaming {
+        match grpc.server_streaming(req, path, RawCodec).await {
+            Ok(mut stream) => match stream.get_mut().message().await {
+                Ok(_) => Code::Ok,
+                Err(s) => s.code(),
+            },
+            Err(s) => s.code(),
+        }
+    } else {
+        match grpc.unary(req, path, RawCodec).await {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_and_every_rpc_get_exactly_what_the_permission_table_declares() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = principals(dir.path());
+    let data = dir.path().join("data");
+    let node = RelanceProcess::serve(&[
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--auth",
+        p.file.to_str().expect("utf8"),
+        "--rate-limit",
+        "0",
+    ])
+    .await;
+    let channel = node.channel().await;
+    let rpcs = all_rpcs();
+    assert!(rpcs.len() >= 14, "only {} RPCs found", rpcs.len());
+    let mut checked = 0;
+    for (path, streaming) in &rpcs {
+        let perm = permission(path).unwrap_or_else(|| panic!("{path} has no declared permission"));
+        for token in [None, Some("rlc_not_a_known_token")] {
+            let code = call(&channel, path, *streaming, token).await;
+            if perm == Permission::Public {
+                assert_ne!(code, Code::Unauthenticated, "{path} without a valid token");
+            } else {
+                assert_eq!(code, Code::Unauthenticated, "{path} with token {token:?}");
+            }
+            checked += 1;
+        }
+        for (role, _, token) in &p.tokens {
+            let code = call(&channel, path, *streaming, Some(token)).await;
+            if role.grants(perm) {
+                assert!(
+                    code != Code::Unauthenticated && code != Code::PermissionDenied,
+                    "{role:?} may call {path} but got {code:?}"
+                );
+            } else {
+                assert_eq!(code, Code::PermissionDenied, "{role:?} calling {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, rpcs.len() * 6);
+    // The table itself says what DESIGN.md says.
+    let granted = |role: Role, path: &str| role.grants(permission(path).expect("declared"));
+    assert!(granted(Role::Prefecture, "/relance.v1.CooperativeCommands/Halt"));
+    assert!(!granted(Role::Prefecture, "/relance.v1.CooperativeCommands/GrantSupport"));
+    assert!(granted(Role::Partner, "/relance.v1.CooperativeCommands/GrantSupport"));
+    assert!(!granted(Role::Partner, "/relance.v1.CooperativeCommands/Halt"));
+    assert!(!granted(Role::Reader, "/relance.v1.CooperativeCommands/Register"));
+    assert!(granted(Role::Reader, "/relance.v1.CooperativeQueries/Get"));
+    assert!(granted(Role::Auditor, "/relance.v1.CooperativeQueries/History"));
+    assert!(!granted(Role::Auditor, "/relance.v1.CooperativeCommands/Retract"));
+}
+
+fn meta(id: &str, request_id: &str) -> Option<v1::CommandMeta> {
+    Some(v1::CommandMeta {
+        request_id: request_id.into(),
+        cooperative_id: id.into(),
+        expected_version: None,
+        correlation_id: String::new(),
+    })
+}
+
+fn registration(name: &str) -> v1::CooperativeRegistered {
+    v1::CooperativeRegistered {
+        name: name.into(),
+        registry_court: "Tribunal de première instance de Benguérir".into(),
+        registry_number: "12/2015".into(),
+        sector: v1::Sector::Artisanat as i32,
+        activity: "couture et broderie".into(),
+        commune: "Benguérir".into(),
+        members: 12,
+        employees: 20,
+        registered_on: "2015-06-01".into(),
+    }
+}
+
+fn with_token<T>(msg: T, token: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = principals(dir.path());
+    let data = dir.path().join("data");
+    let node = RelanceProcess::serve(&["--data-dir", data.to_str().expect("utf8"), "--auth", p.file.to_str().expect("utf8")]).await;
+    let token = |r: Role| p.tokens.iter().find(|(role, _, _)| *role == r).map(|(_, _, t)| t.clone()).expect("token");
+    let mut commands = node.commands().await;
+    let mut queries = node.queries().await;
+
+    // Anonymous halt: refused, nothing written.
+    let halt = v1::HaltRequest {
+        meta: meta("REH-0002", "h1"),
+        data: Some(v1::ActivityHalted {
+            authority: "Autorités publiques".into(),
+            decision_ref: String::new(),
+            effective_on: "2020-03-20".into(),
+            reason: "BTP".into(),
+            scope: v1::HaltScope::Total as i32,
+            workers_affected: 40,
+        }),
+    };
+    let err = commands.halt(Request::new(halt.clone())).await.expect_err("anonymous");
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    // The prefecture registers; metadata claiming another organisation is ignored.
+    let mut reg = with_token(v1::RegisterRequest { meta: meta("REH-0002", "r1"), data: Some(registration("Annour")) }, &token(Role::Prefecture));
+    reg.metadata_mut().insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
+    reg.metadata_mut().insert(relance_server::PRINCIPAL_HEADER, "someone-else".parse().expect("ascii"));
+    let first = commands.register(reg).await.expect("register").into_inner();
+
+    // A partner recording support in another organisation's name: refused.
+    let support = |partner: &str, rid: &str| v1::GrantSupportRequest {
+        meta: meta("REH-0002", rid),
+        data: Some(v1::SupportGranted {
+            partner: partner.into(),
+            kind: v1::SupportKind::Commercialisation as i32,
+            amount_centimes: None,
+            description: "Act4Community".into(),
+            granted_on: "2020-04-15".into(),
+        }),
+    };
+    let err = commands.grant_support(with_token(support("INDH", "s1"), &token(Role::Partner))).await.expect_err("other org");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(err.message().contains("support_not_in_own_name"), "{}", err.message());
+    let ok = commands.grant_support(with_token(support("OCP", "s2"), &token(Role::Partner))).await.expect("own name").into_inner();
+
+    let history = queries
+        .history(with_token(v1::HistoryRequest { cooperative_id: "REH-0002".into(), min_position: ok.position }, &token(Role::Auditor)))
+        .await
+        .expect("auditor reads")
+        .into_inner();
+    let actors: Vec<(String, String)> = history
+        .events
+        .iter()
+        .filter_map(|e| e.envelope.as_ref()?.actor.as_ref().map(|a| (a.principal.clone(), a.organisation.clone())))
+        .collect();
+    assert_eq!(
+        actors,
+        vec![("m.najah".to_owned(), "prefecture".to_owned()), ("ocp-act4community".to_owned(), "OCP".to_owned())]
+    );
+    assert_eq!(history.events.len(), 2, "refused commands wrote nothing");
+    assert_eq!(ok.position, first.position + 1);
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+struct Pki {
+    ca: std::path::PathBuf,
+    server_cert: std::path::PathBuf,
+    server_key: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+}
+
+fn pki(dir: &Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "relance test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(names).expect("params").signed_by(&key, &issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()]);
+    let (client_cert, client_key) = leaf(vec!["auditor-1".into()]);
+    let write = |name: &str, pem: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).expect("write pem");
+        p
+    };
+    Pki {
+        ca: write("ca.pem", &ca.pem()),
+        server_cert: write("server.pem", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.pem", &client_cert),
+        client_key: write("client.key", &client_key),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_admits_a_client_certificate_of_the_ca_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = principals(dir.path());
+    let pki = pki(dir.path());
+    let data = dir.path().join("data");
+    let s = |p: &Path| p.to_str().expect("utf8").to_owned();
+    let node = RelanceProcess::serve(&[
+        "--data-dir",
+        &s(&data),
+        "--auth",
+        &s(&p.file),
+        "--tls-cert",
+        &s(&pki.server_cert),
+        "--tls-key",
+        &s(&pki.server_key),
+        "--tls-client-ca",
+        &s(&pki.ca),
+    ])
+    .await;
+    let https = format!("https://{}", node.addr);
+    let reader = p.tokens.iter().find(|(r, _, _)| *r == Role::Reader).map(|(_, _, t)| t.clone()).expect("reader");
+    let base = ["--server", https.as_str(), "--token", reader.as_str(), "--ca", &s(&pki.ca)];
+
+    let mut ok_args: Vec<&str> = base.to_vec();
+    let (cert, key) = (s(&pki.client_cert), s(&pki.client_key));
+    ok_args.extend(["--cert", &cert, "--key", &key, "summary"]);
+    let (ok, out, err) = cli(&ok_args, &[]);
+    assert!(ok, "summary over mutual TLS failed: {out}{err}");
+    assert!(out.contains("cooperatives      0"), "{out}");
+
+    let mut no_cert: Vec<&str> = base.to_vec();
+    no_cert.push("summary");
+    let (ok, _, err) = cli(&no_cert, &[]);
+    assert!(!ok, "a client without a certificate was admitted");
+    assert!(!err.is_empty());
+
+    let plain = format!("http://{}", node.addr);
+    let (ok, _, _) = cli(&["--server", &plain, "--token", &reader, "summary"], &[]);
+    assert!(!ok, "plaintext was admitted on a TLS port");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let node = RelanceProcess::serve(&["--data-dir", data.to_str().expect("utf8"), "--rate-limit", "0"]).await;
+    let mut commands = node.commands().await;
+    let mut queries = node.queries().await;
+    let before = commands
+        .register(v1::RegisterRequest { meta: meta("REH-0001", "ok-1"), data: Some(registration("Ibdaat Rehamna")) })
+        .await
+        .expect("a valid registration")
+        .into_inner();
+
+    let mut cases: Vec<(&str, v1::RegisterRequest, Code)> = Vec::new();
+    for bad_id in ["a.>", "a.b", "*", ">", "a b", "REH\u{0}1", &"x".repeat(65)] {
+        cases.push(("cooperative_id", v1::RegisterRequest { meta: meta(bad_id, "bad-id"), data: Some(registration("x")) }, Code::InvalidArgument));
+    }
+    let with = |f: &dyn Fn(&mut v1::CooperativeRegistered)| {
+        let mut r = registration("Coopérative");
+        f(&mut r);
+        v1::RegisterRequest { meta: meta("REH-0099", "bad-field"), data: Some(r) }
+    };
+    cases.push(("name", with(&|r| r.name = "n".repeat(201)), Code::InvalidArgument));
+    cases.push(("name", with(&|r| r.name = "Annour\u{7}".into()), Code::InvalidArgument));
+    cases.push(("activity", with(&|r| r.activity = "line\nbreak".into()), Code::InvalidArgument));
+    cases.push(("registered_on", with(&|r| r.registered_on = "1899-12-31".into()), Code::InvalidArgument));
+    cases.push(("registered_on", with(&|r| r.registered_on = "2020-02-30".into()), Code::InvalidArgument));
+    cases.push(("registered_on", with(&|r| r.registered_on = "2999-01-01".into()), Code::FailedPrecondition));
+    cases.push(("sector", with(&|r| r.sector = 99), Code::InvalidArgument));
+    cases.push(("sector", with(&|r| r.sector = 0), Code::InvalidArgument));
+    cases.push(("members", with(&|r| r.members = u32::MAX), Code::InvalidArgument));
+    for (field, req, code) in cases {
+        let err = commands.register(req).await.expect_err(field);
+        assert_eq!(err.code(), code, "{field}: {}", err.message());
+        assert!(err.message().contains(field), "{field} not named in {:?}", err.message());
+    }
+    for amount in [-1, i64::MAX, i64::MIN] {
+        let mut req = Request::new(v1::GrantSupportRequest {
+            meta: meta("REH-0001", &format!("amount-{amount}")),
+            data: Some(v1::SupportGranted {
+                partner: "OCP".into(),
+                kind: v1::SupportKind::Financial as i32,
+                amount_centimes: Some(amount),
+                description: String::new(),
+                granted_on: "2020-04-15".into(),
+            }),
+        });
+        req.metadata_mut().insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
+        let err = commands.grant_support(req).await.expect_err("bad amount");
+        assert_eq!(err.code(), Code::InvalidArgument, "{amount}: {}", err.message());
+        assert!(err.message().contains("amount_centimes"), "{}", err.message());
+    }
+    // A message over the size limit.
+    let huge = v1::RegisterRequest { meta: meta("REH-0098", "huge"), data: Some(with(&|r| r.name = "x".repeat(400_000)).data.expect("data")) };
+    let err = commands.register(huge).await.expect_err("too large");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
+
+    // Nothing was written: the next accepted event comes right after the first one.
+    let after = commands
+        .register(v1::RegisterRequest { meta: meta("REH-0003", "ok-2"), data: Some(registration("Annour")) })
+        .await
+        .expect("the server still serves")
+        .into_inner();
+    assert_eq!(after.position, before.position + 1);
+    let summary = queries.summary(v1::SummaryRequest { min_position: after.position }).await.expect("summary").into_inner();
+    assert_eq!(summary.cooperatives, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_principal_is_answered_resource_exhausted_and_others_still_get_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = principals(dir.path());
+    let data = dir.path().join("data");
+    let node = RelanceProcess::serve(&[
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--auth",
+        p.file.to_str().expect("utf8"),
+        "--rate-limit",
+        "5",
+    ])
+    .await;
+    let token = |r: Role| p.tokens.iter().find(|(role, _, _)| *role == r).map(|(_, _, t)| t.clone()).expect("token");
+    let mut queries = node.queries().await;
+    let reader = token(Role::Reader);
+    let mut exhausted = 0;
+    let mut served = 0;
+    for _ in 0..60 {
+        match queries.summary(with_token(v1::SummaryRequest { min_position: 0 }, &reader)).await {
+            Ok(_) => served += 1,
+            Err(s) if s.code() == Code::ResourceExhausted => exhausted += 1,
+            Err(s) => panic!("unexpected {s:?}"),
+        }
+    }
+    assert!(served >= 10, "the burst is served ({served})");
+    assert!(exhausted >= 30, "the flood is limited ({exhausted} refused)");
+    // Another principal is not affected.
+    queries
+        .summary(with_token(v1::SummaryRequest { min_position: 0 }, &token(Role::Auditor)))
+        .await
+        .expect("another principal still gets through");
+}
