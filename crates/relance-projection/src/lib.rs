@@ -14,11 +14,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use relance_domain::{evolve, fold, CoopId, CoopState, Recorded, Status, Step, Summary};
+use relance_domain::{
+    evolve, fold, CoopId, CoopState, Date, Event, Recorded, Status, Step, Summary,
+};
 use relance_log::{EventLog, LogError, StoredEvent};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -79,6 +81,38 @@ pub struct Projection {
     tree: sled::Tree,
     summary: RwLock<Summary>,
     checkpoint: watch::Sender<u64>,
+    /// Held while a batch is applied and while a digest is taken, so a digest is always the
+    /// digest of exactly one checkpoint.
+    apply_lock: Mutex<()>,
+}
+
+/// A past point of the history, for time travel: an event counts when it was recorded at or
+/// before `recorded_at_ms` (or lies at or below `position`) and, with `business_date`, when
+/// the fact's business date is on or before it. Retractions count by their recording alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AsOf {
+    pub recorded_at_ms: Option<i64>,
+    pub position: Option<u64>,
+    pub business_date: Option<Date>,
+}
+
+impl AsOf {
+    /// Whether the event was part of what was known at this point.
+    pub fn includes(&self, rec: &Recorded) -> bool {
+        let env = &rec.envelope;
+        self.recorded_at_ms.is_none_or(|t| env.recorded_at_ms <= t)
+            && self.position.is_none_or(|p| rec.position <= p)
+            && match (self.business_date, env.event.business_date()) {
+                (Some(b), Some(d)) => d <= b,
+                _ => true,
+            }
+    }
+
+    /// The state folded from the part of `history` known at this point.
+    pub fn fold(&self, history: &[Recorded]) -> Option<CoopState> {
+        let known: Vec<&Recorded> = history.iter().filter(|r| self.includes(r)).collect();
+        fold(known.iter().copied())
+    }
 }
 
 fn view_key(id: &str) -> Vec<u8> {
@@ -162,6 +196,7 @@ impl Projection {
             tree,
             summary: RwLock::new(summary),
             checkpoint,
+            apply_lock: Mutex::new(()),
         }))
     }
 
@@ -198,6 +233,7 @@ impl Projection {
         events: &[Recorded],
         payload_of: &dyn Fn(u64) -> Option<Vec<u8>>,
     ) -> Result<(), ProjectionError> {
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
         let start = self.checkpoint();
         let events: Vec<&Recorded> = events.iter().filter(|r| r.position > start).collect();
         let Some(last) = events.last() else {
@@ -338,7 +374,8 @@ impl Projection {
         Ok(Page { items, next, total })
     }
 
-    fn history_records(&self, id: &str) -> Result<Vec<Recorded>, ProjectionError> {
+    /// A cooperative's stored events in version order.
+    pub fn history_records(&self, id: &str) -> Result<Vec<Recorded>, ProjectionError> {
         self.tree
             .scan_prefix(history_prefix(id))
             .map(|kv| decode_history_value(&kv?.1))
@@ -351,7 +388,7 @@ impl Projection {
         let retractions: HashMap<&str, Retraction> = records
             .iter()
             .filter_map(|r| match &r.envelope.event {
-                relance_domain::Event::EventRetracted(e) => Some((
+                Event::EventRetracted(e) => Some((
                     e.retracted_event_id.as_str(),
                     Retraction {
                         event_id: r.envelope.event_id.clone(),
@@ -370,6 +407,43 @@ impl Projection {
                 retracted_by: retractions.get(r.envelope.event_id.as_str()).cloned(),
             })
             .collect())
+    }
+
+    /// A cooperative's state as known at `as_of` (`None` when it did not exist then).
+    pub fn state_at(&self, id: &str, as_of: &AsOf) -> Result<Option<CoopState>, ProjectionError> {
+        Ok(as_of.fold(&self.history_records(id)?))
+    }
+
+    /// The province summary as known at `as_of`, and the position of the last event it counts.
+    pub fn summary_at(&self, as_of: &AsOf) -> Result<(Summary, u64), ProjectionError> {
+        let mut summary = Summary::default();
+        let mut position = 0;
+        let mut current: Option<CoopId> = None;
+        let mut history: Vec<Recorded> = Vec::new();
+        let mut flush = |history: &mut Vec<Recorded>, position: &mut u64| {
+            let known: Vec<&Recorded> = history.iter().filter(|r| as_of.includes(r)).collect();
+            *position = known.iter().map(|r| r.position).fold(*position, u64::max);
+            if let Some(s) = fold(known.iter().copied()) {
+                summary.add(&s);
+            }
+            history.clear();
+        };
+        for kv in self.tree.scan_prefix([b'h']) {
+            let rec = decode_history_value(&kv?.1)?;
+            if current.as_ref() != Some(&rec.envelope.cooperative_id) {
+                flush(&mut history, &mut position);
+                current = Some(rec.envelope.cooperative_id.clone());
+            }
+            history.push(rec);
+        }
+        flush(&mut history, &mut position);
+        Ok((summary, position))
+    }
+
+    /// [`digest`](Self::digest) and the checkpoint it was taken at, with no batch in between.
+    pub fn digest_at_checkpoint(&self) -> Result<(String, u64), ProjectionError> {
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
+        Ok((self.digest()?, self.checkpoint()))
     }
 
     /// SHA-256 over every key and value of the views in key order (lengths prefixed), hex.
@@ -394,7 +468,7 @@ impl Projection {
 fn poisoned() -> ProjectionError {
     ProjectionError::Decode {
         position: 0,
-        detail: "summary lock poisoned".into(),
+        detail: "projection lock poisoned".into(),
     }
 }
 

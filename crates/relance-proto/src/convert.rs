@@ -454,6 +454,11 @@ pub fn envelope_from_wire(w: v1::Envelope) -> Result<(d::Envelope, u64), DecodeE
     Ok((env, w.position))
 }
 
+/// Decodes the bytes stored in the log into the wire envelope, as stored (position 0).
+pub fn decode_wire_envelope(bytes: &[u8]) -> Result<v1::Envelope, DecodeError> {
+    Ok(v1::Envelope::decode(bytes)?)
+}
+
 /// Decodes the bytes stored in the log.
 pub fn decode_envelope(bytes: &[u8]) -> Result<d::Envelope, DecodeError> {
     let w = v1::Envelope::decode(bytes)?;

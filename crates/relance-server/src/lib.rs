@@ -3,12 +3,14 @@
 //! log, a projection and the services for `relance serve` and `relance demo`.
 
 pub mod auth;
+mod audit;
 mod commands;
 mod node;
 mod principal;
 mod queries;
 mod status;
 
+pub use audit::AuditService;
 pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};
 pub use node::{serve, Node, NodeError, Services};
 pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};

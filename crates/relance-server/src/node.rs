@@ -9,6 +9,7 @@ use std::time::Duration;
 use relance_log::embedded::SledLog;
 use relance_log::{EventLog, LogError};
 use relance_projection::{Projection, ProjectionError};
+use relance_proto::v1::audit_server::AuditServer;
 use relance_proto::v1::cooperative_commands_server::CooperativeCommandsServer;
 use relance_proto::v1::cooperative_queries_server::CooperativeQueriesServer;
 use tokio::net::TcpListener;
@@ -40,6 +41,8 @@ pub enum NodeError {
 pub struct Services {
     pub commands: Option<Arc<CommandHandler>>,
     pub queries: Option<QueryService>,
+    /// Export and digest for auditors.
+    pub audit: Option<crate::audit::AuditService>,
     /// Authentication, permissions and rate limit for every request.
     pub auth: crate::auth::AuthLayer,
     /// TLS (rustls); plaintext when `None`.
@@ -102,6 +105,11 @@ impl Node {
                 .projection
                 .clone()
                 .map(|p| QueryService::new(p, Duration::from_secs(10))),
+            audit: Some(crate::audit::AuditService::new(
+                self.log.clone(),
+                self.projection.clone(),
+                Duration::from_secs(10),
+            )),
             auth: crate::auth::AuthLayer::default(),
             tls: None,
         }
@@ -154,6 +162,12 @@ pub async fn serve(
             .set_serving::<CooperativeCommandsServer<crate::commands::CommandService>>()
             .await;
     }
+    let audit = services.audit.map(AuditServer::new);
+    if audit.is_some() {
+        health
+            .set_serving::<AuditServer<crate::audit::AuditService>>()
+            .await;
+    }
     if queries.is_some() {
         health
             .set_serving::<CooperativeQueriesServer<QueryService>>()
@@ -173,6 +187,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_optional_service(commands)
         .add_optional_service(queries)
+        .add_optional_service(audit)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use relance_domain::Date;
 use relance_domain::{CoopId, Sector, Status};
-use relance_projection::{Filter, Projection, ProjectionError};
+use relance_projection::{AsOf, Filter, Projection, ProjectionError};
 use relance_proto::v1;
 use tonic::{Request, Response};
 
@@ -50,8 +51,74 @@ impl QueryService {
     }
 }
 
+/// The request's past point; it must name a recorded time or a position.
+fn as_of(raw: Option<v1::AsOf>) -> Result<AsOf, tonic::Status> {
+    let raw = raw.ok_or_else(|| invalid("as_of", "required", "is missing".into()))?;
+    let mut as_of = AsOf::default();
+    match raw.point {
+        Some(v1::as_of::Point::RecordedAtUnixMs(ms)) => as_of.recorded_at_ms = Some(ms),
+        Some(v1::as_of::Point::Position(p)) => as_of.position = Some(p),
+        None => {
+            return Err(invalid(
+                "as_of.point",
+                "required",
+                "must be a recorded time or a position".into(),
+            ))
+        }
+    }
+    if !raw.business_date.is_empty() {
+        as_of.business_date = Some(Date::parse(&raw.business_date).ok_or_else(|| {
+            invalid(
+                "as_of.business_date",
+                "invalid_date",
+                format!("{:?} is not a YYYY-MM-DD date", raw.business_date),
+            )
+        })?);
+    }
+    Ok(as_of)
+}
+
 #[tonic::async_trait]
 impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
+    async fn state_at(
+        &self,
+        r: Request<v1::StateAtRequest>,
+    ) -> Result<Response<v1::CooperativeView>, tonic::Status> {
+        let r = r.into_inner();
+        let id = parse_id(&r.cooperative_id)?;
+        let as_of = as_of(r.as_of)?;
+        self.reach(r.min_position).await?;
+        let p = self.projection.clone();
+        let key = id.to_string();
+        let state = tokio::task::spawn_blocking(move || p.state_at(&key, &as_of))
+            .await
+            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .map_err(internal)?;
+        match state {
+            Some(s) => Ok(Response::new(relance_proto::coop_view_to_wire(&s))),
+            None => Err(tonic::Status::not_found(format!(
+                "rule cooperative_not_registered: cooperative {id} was not registered at that point"
+            ))),
+        }
+    }
+
+    async fn summary_at(
+        &self,
+        r: Request<v1::SummaryAtRequest>,
+    ) -> Result<Response<v1::ProvinceSummary>, tonic::Status> {
+        let r = r.into_inner();
+        let as_of = as_of(r.as_of)?;
+        self.reach(r.min_position).await?;
+        let p = self.projection.clone();
+        let (summary, position) = tokio::task::spawn_blocking(move || p.summary_at(&as_of))
+            .await
+            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .map_err(internal)?;
+        Ok(Response::new(relance_proto::summary_to_wire(
+            &summary, position,
+        )))
+    }
+
     async fn get(
         &self,
         r: Request<v1::GetRequest>,

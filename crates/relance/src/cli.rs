@@ -78,8 +78,11 @@ pub enum Command {
     /// Record facts about a cooperative, or read one.
     #[command(subcommand)]
     Coop(CoopCommand),
-    /// Print the province summary.
-    Summary,
+    /// Print the province summary (now, or as known at a past point with --as-of/--position).
+    Summary(AtArgs),
+    /// Export, verify and replay the history; compare digests.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -339,6 +342,8 @@ pub enum CoopCommand {
         /// Wait until the node has applied this position (from a command's reply).
         #[arg(long, default_value_t = 0)]
         min_position: u64,
+        #[command(flatten)]
+        at: AtArgs,
     },
     /// List cooperatives.
     List {
@@ -370,5 +375,79 @@ pub enum TokenCommand {
         /// prefecture, partner, auditor or reader (repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+    },
+}
+
+/// A past point for time travel. `--as-of T` alone: what was recorded up to T (a date means
+/// the end of that day, UTC). With `--known-at R` (or `--position N`), `--as-of` is the business
+/// date instead: what was known at R about the situation on that date.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AtArgs {
+    /// YYYY-MM-DD, RFC 3339 time (2020-05-01T12:00:00Z) or Unix milliseconds.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Recorded time the knowledge is taken at (bitemporal); needs --as-of.
+    #[arg(long, requires = "as_of", conflicts_with = "position")]
+    pub known_at: Option<String>,
+    /// Stream position the knowledge is taken at (instead of a recorded time).
+    #[arg(long)]
+    pub position: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the history as JSON Lines (one event a line, then a checkpoint), progress on stderr.
+    Export {
+        /// First stream position.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Last stream position (default: the log's head when the export starts).
+        #[arg(long)]
+        to: Option<u64>,
+        /// File to write (default: standard output). (`--output` is the global table|json.)
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// Sign the closing checkpoint with this Ed25519 key file (see `relance audit keygen`).
+        #[arg(long, env = "RELANCE_AUDIT_KEY")]
+        sign_key: Option<PathBuf>,
+    },
+    /// Check an export (or the live history with --live): every chain, order and checkpoint.
+    /// Exits non-zero naming the first bad event.
+    Verify {
+        /// The export to check.
+        #[arg(required_unless_present = "live", conflicts_with = "live")]
+        file: Option<PathBuf>,
+        /// Export from the node and check that, in memory.
+        #[arg(long)]
+        live: bool,
+        /// Also check against this checkpoint (a `kind: checkpoint` line kept from an earlier
+        /// export); repeatable.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+        /// Ed25519 public key (64 hex characters) every checkpoint must be signed with.
+        #[arg(long, env = "RELANCE_AUDIT_PUBLIC_KEY")]
+        public_key: Option<String>,
+    },
+    /// Rebuild the projection offline from an export alone; print the summary and the digest.
+    Replay {
+        file: PathBuf,
+        /// Only events recorded up to this time (YYYY-MM-DD = end of day UTC, RFC 3339, Unix ms).
+        #[arg(long, conflicts_with = "position")]
+        as_of: Option<String>,
+        /// Only events up to this stream position.
+        #[arg(long)]
+        position: Option<u64>,
+    },
+    /// The live projection's digest and the position it was taken at.
+    Digest {
+        /// Wait until the node has applied this position.
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
+    },
+    /// Make an Ed25519 signing key for checkpoints: writes the secret seed to FILE and prints
+    /// the public key to give auditors.
+    Keygen {
+        #[arg(long, short = 'o')]
+        out: PathBuf,
     },
 }

@@ -3,17 +3,20 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use relance_domain as d;
 use relance_proto::v1;
+use relance_proto::v1::audit_client::AuditClient;
 use relance_proto::v1::cooperative_commands_client::CooperativeCommandsClient;
 use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
 use tonic::transport::Channel;
 
-use crate::cli::{ClientArgs, CoopCommand, WriteArgs};
+use crate::cli::{AtArgs, ClientArgs, CoopCommand, WriteArgs};
 use crate::output;
 
 /// A connected client with the caller's identity attached to every call.
 pub struct Client {
     pub commands: CooperativeCommandsClient<Channel>,
     pub queries: CooperativeQueriesClient<Channel>,
+    /// The audit service, on the query node.
+    pub audit: AuditClient<Channel>,
     principal: String,
     org: String,
     /// `Bearer <token>` for servers started with --auth.
@@ -75,6 +78,7 @@ impl Client {
         Ok(Self {
             commands: CooperativeCommandsClient::new(channel(server)?),
             queries: CooperativeQueriesClient::new(channel(query_server)?),
+            audit: AuditClient::new(channel(query_server)?),
             principal: principal.to_owned(),
             org: org.to_owned(),
             authorization: None,
@@ -435,7 +439,24 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 })?)
                 .await
         }
-        CoopCommand::Show { id, min_position } => {
+        CoopCommand::Show {
+            id,
+            min_position,
+            at,
+        } => {
+            if let Some(as_of) = crate::audit::as_of(&at)? {
+                let view = c
+                    .queries
+                    .state_at(c.request(v1::StateAtRequest {
+                        cooperative_id: id,
+                        as_of: Some(as_of),
+                        min_position,
+                    })?)
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                return output::view(args.output, &view);
+            }
             let view = c
                 .queries
                 .get(c.request(v1::GetRequest {
@@ -497,8 +518,20 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
 }
 
 /// `relance summary`
-pub async fn summary(args: &ClientArgs) -> Result<()> {
+pub async fn summary(args: &ClientArgs, at: &AtArgs) -> Result<()> {
     let mut c = Client::open(args).await?;
+    if let Some(as_of) = crate::audit::as_of(at)? {
+        let s = c
+            .queries
+            .summary_at(c.request(v1::SummaryAtRequest {
+                as_of: Some(as_of),
+                min_position: 0,
+            })?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        return output::summary(args.output, &s);
+    }
     let s = c
         .queries
         .summary(c.request(v1::SummaryRequest { min_position: 0 })?)

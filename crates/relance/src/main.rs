@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Parser;
 
+mod audit;
 mod cli;
 mod client;
 mod demo;
@@ -41,7 +42,8 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Coop(cmd) => client::coop(&cli.client, cmd).await,
-        cli::Command::Summary => client::summary(&cli.client).await,
+        cli::Command::Summary(at) => client::summary(&cli.client, &at).await,
+        cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),
     }
 }

@@ -1,0 +1,134 @@
+//! The `Audit` service: the stored history as it is (Export) and the projection's digest at its
+//! checkpoint (Digest), for `relance audit …`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use relance_log::EventLog;
+use relance_projection::Projection;
+use relance_proto::v1;
+use tonic::{Request, Response};
+
+/// Events read from the log per round trip of an export.
+const EXPORT_CHUNK: usize = 512;
+
+/// The `Audit` service over a log and, when the node has one, a projection.
+#[derive(Clone)]
+pub struct AuditService {
+    log: Arc<dyn EventLog>,
+    projection: Option<Arc<Projection>>,
+    wait: Duration,
+}
+
+impl AuditService {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        projection: Option<Arc<Projection>>,
+        wait: Duration,
+    ) -> Self {
+        Self {
+            log,
+            projection,
+            wait,
+        }
+    }
+}
+
+type ExportStream = Pin<Box<dyn Stream<Item = Result<v1::ExportRecord, tonic::Status>> + Send>>;
+
+struct Cursor {
+    log: Arc<dyn EventLog>,
+    next: u64,
+    head: u64,
+    buffered: std::vec::IntoIter<relance_log::StoredEvent>,
+}
+
+fn unavailable(e: relance_log::LogError) -> tonic::Status {
+    tonic::Status::unavailable(format!("event log: {e}"))
+}
+
+#[tonic::async_trait]
+impl v1::audit_server::Audit for AuditService {
+    type ExportStream = ExportStream;
+
+    async fn export(
+        &self,
+        r: Request<v1::ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, tonic::Status> {
+        let r = r.into_inner();
+        let from = r.from.max(1);
+        let last = self.log.last_position().await.map_err(unavailable)?;
+        let head = if r.to == 0 { last } else { r.to.min(last) };
+        let cursor = Cursor {
+            log: self.log.clone(),
+            next: from,
+            head,
+            buffered: Vec::new().into_iter(),
+        };
+        let stream = futures::stream::unfold(Some(cursor), |cursor| async move {
+            let mut c = cursor?;
+            loop {
+                if let Some(e) = c.buffered.next() {
+                    if e.position > c.head {
+                        return None;
+                    }
+                    let record = relance_proto::decode_wire_envelope(&e.payload)
+                        .map(|mut envelope| {
+                            envelope.position = e.position;
+                            v1::ExportRecord {
+                                envelope: Some(envelope),
+                                head: c.head,
+                            }
+                        })
+                        .map_err(|err| {
+                            tonic::Status::data_loss(format!(
+                                "the event at position {} cannot be decoded: {err}",
+                                e.position
+                            ))
+                        });
+                    let failed = record.is_err();
+                    return Some((record, (!failed).then_some(c)));
+                }
+                if c.next > c.head {
+                    return None;
+                }
+                match c.log.read_from(c.next, EXPORT_CHUNK).await {
+                    Ok(events) if events.is_empty() => return None,
+                    Ok(events) => {
+                        c.next = events.last().map_or(c.head, |e| e.position) + 1;
+                        c.buffered = events.into_iter();
+                    }
+                    Err(e) => return Some((Err(unavailable(e)), None)),
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn digest(
+        &self,
+        r: Request<v1::DigestRequest>,
+    ) -> Result<Response<v1::DigestReply>, tonic::Status> {
+        let Some(projection) = &self.projection else {
+            return Err(tonic::Status::failed_precondition(
+                "this node has no projection (--role command): ask a projection node",
+            ));
+        };
+        let min = r.into_inner().min_position;
+        if min > 0 {
+            projection.wait_for(min, self.wait).await.map_err(|at| {
+                tonic::Status::unavailable(format!(
+                    "the projection is at position {at} and has not reached min_position {min}; retry"
+                ))
+            })?;
+        }
+        let p = projection.clone();
+        let (digest, position) = tokio::task::spawn_blocking(move || p.digest_at_checkpoint())
+            .await
+            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(Response::new(v1::DigestReply { digest, position }))
+    }
+}

@@ -1,0 +1,441 @@
+//! `relance audit …` (export, verify, replay, digest, keygen) and the time-travel arguments of
+//! `coop show` and `summary`.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use futures::StreamExt;
+use relance_audit::{
+    Checkpoint, CheckpointBuilder, ExportHeader, Line, Report, Until, VerifyOptions, FORMAT,
+};
+use relance_domain::Date;
+use relance_proto::v1;
+
+use crate::cli::{AtArgs, AuditCommand, ClientArgs, Output};
+use crate::client::{status_error, Client};
+use crate::output;
+
+/// Progress on stderr: a `\r` counter on a terminal, a line every `LINE_EVERY` otherwise.
+struct Progress {
+    what: &'static str,
+    terminal: bool,
+    last: u64,
+}
+
+const LINE_EVERY: u64 = 10_000;
+
+impl Progress {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            terminal: std::io::stderr().is_terminal(),
+            last: 0,
+        }
+    }
+
+    fn tick(&mut self, done: u64, of: u64) {
+        let total = if of > 0 {
+            format!(" / {of}")
+        } else {
+            String::new()
+        };
+        if self.terminal {
+            if done == of || done - self.last >= 97 {
+                eprint!("\r{} {done}{total}", self.what);
+                self.last = done;
+            }
+        } else if done / LINE_EVERY > self.last / LINE_EVERY {
+            eprintln!("{} {done}{total}", self.what);
+            self.last = done;
+        }
+    }
+
+    fn done(&self) {
+        if self.terminal && self.last > 0 {
+            eprintln!();
+        }
+    }
+}
+
+impl relance_audit::Progress for Progress {
+    fn tick(&mut self, done: u64) {
+        Progress::tick(self, done, 0);
+    }
+}
+
+/// Unix ms of a time argument: Unix milliseconds, RFC 3339, or YYYY-MM-DD (the end of that day,
+/// UTC, so "as of 2020-05-01" includes everything recorded on 1 May).
+pub fn parse_time(raw: &str) -> Result<i64> {
+    let raw = raw.trim();
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return raw
+            .parse()
+            .map_err(|_| anyhow!("{raw:?} is too large for Unix milliseconds"));
+    }
+    let bad = || {
+        anyhow!("{raw:?} is not a time: use YYYY-MM-DD, RFC 3339 (2020-05-01T12:00:00Z) or Unix milliseconds")
+    };
+    let date = Date::parse(raw.get(..10).ok_or_else(bad)?).ok_or_else(bad)?;
+    if raw.len() == 10 {
+        return Ok(date.add_days(1).start_unix_ms() - 1);
+    }
+    // RFC 3339: T/t/space, HH:MM:SS, optional fraction, Z or ±HH:MM.
+    let rest = raw.get(10..).ok_or_else(bad)?;
+    let rest = rest
+        .strip_prefix(['T', 't', ' '])
+        .ok_or_else(bad)?
+        .as_bytes();
+    let num = |b: &[u8]| -> Option<i64> {
+        std::str::from_utf8(b)
+            .ok()
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?
+            .parse()
+            .ok()
+    };
+    if rest.len() < 8 || rest[2] != b':' || rest[5] != b':' {
+        return Err(bad());
+    }
+    let (h, m, s) = (
+        num(&rest[0..2]).ok_or_else(bad)?,
+        num(&rest[3..5]).ok_or_else(bad)?,
+        num(&rest[6..8]).ok_or_else(bad)?,
+    );
+    if h > 23 || m > 59 || s > 60 {
+        return Err(bad());
+    }
+    let mut i = 8;
+    let mut ms = 0;
+    if rest.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while rest.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let frac = &rest[start..i];
+        if frac.is_empty() {
+            return Err(bad());
+        }
+        let mut digits = [b'0'; 3];
+        for (d, f) in digits.iter_mut().zip(frac) {
+            *d = *f;
+        }
+        ms = num(&digits).ok_or_else(bad)?;
+    }
+    let offset_min = match &rest[i..] {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), a, b, b':', c, d] => {
+            let oh = num(&[*a, *b]).ok_or_else(bad)?;
+            let om = num(&[*c, *d]).ok_or_else(bad)?;
+            let v = oh * 60 + om;
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return Err(bad()),
+    };
+    Ok(date.start_unix_ms() + ((h * 60 + m - offset_min) * 60 + s) * 1000 + ms)
+}
+
+/// The wire `AsOf` of `coop show` / `summary` time-travel arguments; `None` = now.
+pub fn as_of(at: &AtArgs) -> Result<Option<v1::AsOf>> {
+    use v1::as_of::Point;
+    let point = match (&at.known_at, at.position) {
+        (Some(r), _) => Point::RecordedAtUnixMs(parse_time(r).context("--known-at")?),
+        (None, Some(p)) => Point::Position(p),
+        (None, None) => match &at.as_of {
+            Some(t) => {
+                return Ok(Some(v1::AsOf {
+                    point: Some(Point::RecordedAtUnixMs(parse_time(t).context("--as-of")?)),
+                    business_date: String::new(),
+                }))
+            }
+            None => return Ok(None),
+        },
+    };
+    // With a recording point, --as-of is the business date.
+    let business_date = match &at.as_of {
+        Some(b) => {
+            let date = b.get(..10).and_then(Date::parse).ok_or_else(|| {
+                anyhow!("--as-of {b:?}: with --known-at or --position it is a business date, YYYY-MM-DD")
+            })?;
+            date.to_string()
+        }
+        None => String::new(),
+    };
+    Ok(Some(v1::AsOf {
+        point: Some(point),
+        business_date,
+    }))
+}
+
+pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
+    match cmd {
+        AuditCommand::Export {
+            from,
+            to,
+            out: output,
+            sign_key,
+        } => {
+            let key = sign_key
+                .as_deref()
+                .map(relance_audit::read_signing_key)
+                .transpose()?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(BufWriter::new(
+                    File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(BufWriter::new(std::io::stdout().lock())),
+            };
+            let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, key.as_ref()).await?;
+            out.flush()?;
+            eprintln!(
+                "exported {events} events up to position {} ({} cooperatives){}{}",
+                cp.position,
+                cp.heads.len(),
+                if cp.signature.is_some() {
+                    ", checkpoint signed"
+                } else {
+                    ""
+                },
+                output
+                    .map(|p| format!(" to {}", p.display()))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        AuditCommand::Verify {
+            file,
+            live,
+            checkpoints,
+            public_key,
+        } => {
+            let options = VerifyOptions {
+                checkpoints: checkpoints
+                    .iter()
+                    .map(|p| read_checkpoint(p))
+                    .collect::<Result<_>>()?,
+                trusted_key: public_key
+                    .as_deref()
+                    .map(relance_audit::parse_public_key)
+                    .transpose()?,
+            };
+            let mut progress = Progress::new("checked");
+            let report = if live {
+                let mut buf = Vec::new();
+                export(args, 1, 0, &mut buf, None).await?;
+                relance_audit::verify(&buf[..], &options, &mut progress)?
+            } else {
+                let path = file.context("a FILE or --live")?;
+                let f = open(&path)?;
+                relance_audit::verify(BufReader::new(f), &options, &mut progress)?
+            };
+            progress.done();
+            print_report(args.output, &report)
+        }
+        AuditCommand::Replay {
+            file,
+            as_of,
+            position,
+        } => {
+            let until = match (as_of, position) {
+                (Some(t), _) => Until::RecordedAt(parse_time(&t).context("--as-of")?),
+                (None, Some(p)) => Until::Position(p),
+                (None, None) => Until::All,
+            };
+            let mut progress = Progress::new("checked");
+            let report = relance_audit::verify(
+                BufReader::new(open(&file)?),
+                &VerifyOptions::default(),
+                &mut progress,
+            )?;
+            progress.done();
+            if let Some(first) = report.findings.first() {
+                bail!(
+                    "{} is damaged, not replaying it: first bad event: {first} (see `relance audit verify`)",
+                    file.display()
+                );
+            }
+            let mut progress = Progress::new("replayed");
+            let file2 = file.clone();
+            let replayed = tokio::task::spawn_blocking(move || -> Result<_> {
+                Ok(relance_audit::replay(
+                    BufReader::new(open(&file2)?),
+                    until,
+                    &mut progress,
+                )?)
+            })
+            .await??;
+            let summary = relance_proto::summary_to_wire(&replayed.summary, replayed.position);
+            if args.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "summary": summary,
+                        "digest": replayed.digest,
+                        "position": replayed.position,
+                        "events": replayed.events,
+                    })
+                );
+                return Ok(());
+            }
+            output::summary(Output::Table, &summary)?;
+            println!();
+            println!(
+                "digest {}  position {}  ({} events replayed from {})",
+                replayed.digest,
+                replayed.position,
+                replayed.events,
+                file.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Digest { min_position } => {
+            let mut c = Client::open(args).await?;
+            let d = c
+                .audit
+                .digest(c.request(v1::DigestRequest { min_position })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if args.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({"digest": d.digest, "position": d.position})
+                );
+            } else {
+                println!("digest {}  position {}", d.digest, d.position);
+            }
+            Ok(())
+        }
+        AuditCommand::Keygen { out: output } => {
+            if output.exists() {
+                bail!("{} exists: not overwriting a key", output.display());
+            }
+            let (seed, public) = relance_audit::generate_key()?;
+            write_secret(&output, &seed)?;
+            println!("{public}");
+            eprintln!(
+                "signing key written to {} (keep it secret); give auditors the public key above",
+                output.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+fn write_secret(path: &PathBuf, seed: &str) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(f, "{seed}")?;
+    Ok(())
+}
+
+/// A checkpoint file: one `kind: checkpoint` line (as in an export), or an export whose
+/// checkpoint lines are all taken.
+fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut last = None;
+    for (i, line) in text.lines().enumerate() {
+        if line.contains("\"checkpoint\"") {
+            if let Line::Checkpoint(cp) = relance_audit::parse_line(i + 1, line)? {
+                last = Some(cp);
+            }
+        }
+    }
+    last.ok_or_else(|| anyhow!("{} holds no checkpoint line", path.display()))
+}
+
+/// Streams the node's history into `out` as an export; returns the event count and the
+/// closing checkpoint.
+async fn export(
+    args: &ClientArgs,
+    from: u64,
+    to: u64,
+    out: &mut dyn Write,
+    key: Option<&relance_audit::SigningKey>,
+) -> Result<(u64, Checkpoint)> {
+    let mut c = Client::open(args).await?;
+    let mut stream = c
+        .audit
+        .export(c.request(v1::ExportRequest { from, to })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    relance_audit::write_line(
+        out,
+        &Line::Export(ExportHeader {
+            format: FORMAT.into(),
+            from: from.max(1),
+            to,
+        }),
+    )?;
+    let mut builder = CheckpointBuilder::default();
+    let mut progress = Progress::new("exported");
+    let mut n = 0u64;
+    while let Some(record) = stream.next().await {
+        let record = record.map_err(status_error)?;
+        let wire = record
+            .envelope
+            .ok_or_else(|| anyhow!("the node sent a record without an envelope"))?;
+        let (envelope, position) = relance_proto::envelope_from_wire(wire)
+            .context("the node sent an envelope relance cannot read")?;
+        builder.add(position, &envelope);
+        relance_audit::write_line(out, &Line::Event { position, envelope })?;
+        n += 1;
+        progress.tick(n, record.head.saturating_sub(from.max(1)) + 1);
+    }
+    progress.done();
+    let mut cp = builder.finish();
+    if let Some(key) = key {
+        cp.sign(key);
+    }
+    relance_audit::write_line(out, &Line::Checkpoint(cp.clone()))?;
+    Ok((n, cp))
+}
+
+fn print_report(out: Output, report: &Report) -> Result<()> {
+    if out == Output::Json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    match report.findings.first() {
+        None => {
+            if out == Output::Table {
+                println!(
+                    "intact: {} events, {} cooperatives, last position {}, {} checkpoint(s), {} signed",
+                    report.events,
+                    report.cooperatives,
+                    report.last_position,
+                    report.checkpoints,
+                    report.signed_checkpoints
+                );
+            }
+            Ok(())
+        }
+        Some(first) => {
+            if out == Output::Table {
+                for f in &report.findings {
+                    println!("{f}");
+                }
+            }
+            bail!(
+                "verification failed ({} finding(s)); first bad event: {first}",
+                report.findings.len()
+            )
+        }
+    }
+}
