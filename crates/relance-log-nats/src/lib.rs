@@ -175,6 +175,20 @@ struct Inner {
     server_version: String,
 }
 
+/// `url` (comma-separated addresses) with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(|u| match (u.find("://"), u.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let user = u[scheme + 3..at].split(':').next().unwrap_or("");
+                format!("{}{user}:***{}", &u[..scheme + 3], &u[at..])
+            }
+            _ => u.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl JetStreamLog {
     /// Connects, checks the server version and the stream (creating it when missing).
     pub async fn connect(config: JetStreamConfig) -> Result<Self, ConnectError> {
@@ -185,14 +199,27 @@ impl JetStreamLog {
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .collect();
-        let client = async_nats::ConnectOptions::new()
+        // async-nats does not apply credentials written in the URL (nats://user:pass@host):
+        // take them from the first address that has some.
+        let mut options = async_nats::ConnectOptions::new();
+        let credentials = addrs.iter().find_map(|a| {
+            let addr = a.parse::<async_nats::ServerAddr>().ok()?;
+            Some((addr.username()?.to_owned(), addr.password()?.to_owned()))
+        });
+        if let Some((user, password)) = credentials {
+            options = options.user_and_password(user, password);
+        }
+        let client = options
             .name("relance-log-nats")
             .connection_timeout(config.publish_timeout)
             .request_timeout(Some(config.publish_timeout))
             .connect(addrs)
             .await
             .map_err(|e| {
-                ConnectError::Unavailable(format!("cannot connect to {}: {e}", config.url))
+                ConnectError::Unavailable(format!(
+                    "cannot connect to {}: {e}",
+                    redact_url(&config.url)
+                ))
             })?;
         let server_version = client.server_info().version;
         let js = jetstream::ContextBuilder::new()
@@ -789,5 +816,20 @@ impl EventLog for JetStreamLog {
 
     fn backend(&self) -> &'static str {
         "jetstream"
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            super::redact_url("nats://command:s3cret@10.0.0.1:4222,nats://h2:4222"),
+            "nats://command:***@10.0.0.1:4222,nats://h2:4222"
+        );
+        assert_eq!(
+            super::redact_url("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
     }
 }

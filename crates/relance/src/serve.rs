@@ -27,9 +27,12 @@ pub async fn jetstream(
     if let Some(prefix) = subject_prefix {
         config.subject_prefix = prefix.to_owned();
     }
-    let log = JetStreamLog::connect(config)
-        .await
-        .with_context(|| format!("cannot use the JetStream event log at {url}"))?;
+    let log = JetStreamLog::connect(config).await.with_context(|| {
+        format!(
+            "cannot use the JetStream event log at {}",
+            relance_log_nats::redact_url(url)
+        )
+    })?;
     tracing::info!(server_version = log.server_version(), stream = %args.stream, "connected to NATS JetStream");
     Ok(Arc::new(log))
 }
