@@ -1,6 +1,7 @@
 //! End-to-end tests: real `relance` (and nats-server) processes driven over gRPC and the CLI.
 //! Each module is one area; every test starts its own processes on free ports.
 
+mod audit;
 mod distributed;
 mod embedded;
 mod partner;
