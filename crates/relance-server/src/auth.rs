@@ -120,6 +120,7 @@ pub const PERMISSIONS: &[(&str, Permission)] = &[
     ),
     ("/relance.v1.CooperativeQueries/", Permission::Read),
     ("/relance.v1.Audit/", Permission::Audit),
+    ("/relance.v1.Node/", Permission::Read),
 ];
 
 /// The permission an RPC requires; `None` for a method the table does not know (refused).

@@ -61,6 +61,7 @@ pub struct CommandHandler {
     clock: Clock,
     max_attempts: usize,
     cache_per_shard: usize,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl CommandHandler {
@@ -75,7 +76,14 @@ impl CommandHandler {
             clock,
             max_attempts: 8,
             cache_per_shard: 64,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
+    }
+
+    /// Reports into `metrics` instead of a private registry.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
@@ -122,9 +130,9 @@ impl CommandHandler {
         let id = meta.cooperative_id.clone();
         let mut cache = self.shard(&id).lock().await;
         for attempt in 0..self.max_attempts {
-            let agg = match cache.remove(&id) {
-                Some(agg) if attempt == 0 => agg,
-                _ => self.load(&id).await?,
+            let (agg, cached) = match cache.remove(&id) {
+                Some(agg) if attempt == 0 => (agg, true),
+                _ => (self.load(&id).await?, false),
             };
             if let Some(first) = agg.find_request(&meta.request_id) {
                 let outcome = duplicate_of(first);
@@ -143,6 +151,9 @@ impl CommandHandler {
             };
             let envelope = match decide(&agg, cmd.clone(), &ctx) {
                 Ok(e) => e,
+                // Another process may have changed the cooperative since it was cached: a
+                // refusal is only given on the state the log holds now.
+                Err(_) if cached => continue,
                 Err(rejection) => {
                     remember(&mut cache, id.clone(), agg, self.cache_per_shard);
                     return Err(rejection.into());
@@ -158,7 +169,12 @@ impl CommandHandler {
                 schema_version: envelope.schema_version,
                 payload: relance_proto::encode_envelope(&envelope),
             };
-            match self.log.append(request).await {
+            let started = std::time::Instant::now();
+            let appended = self.log.append(request).await;
+            self.metrics
+                .append_seconds
+                .observe(started.elapsed().as_secs_f64());
+            match appended {
                 Ok(a) if !a.duplicate => {
                     let outcome = Outcome {
                         event_id: envelope.event_id.clone(),
@@ -190,6 +206,7 @@ impl CommandHandler {
                     return Ok(outcome);
                 }
                 Err(LogError::Conflict { .. }) => {
+                    self.metrics.conflicts.inc();
                     tracing::debug!(cooperative = %id, attempt, "version conflict, deciding again on fresh state");
                     continue;
                 }
@@ -212,7 +229,19 @@ impl CommandHandler {
             .into_command()
             .map_err(|r| crate::rejection_status(&r))?;
         let kind = cmd.event_type();
-        match self.execute(meta, cmd, actor).await {
+        let result = self.execute(meta, cmd, actor).await;
+        let outcome = match &result {
+            Ok(o) if o.duplicate => "duplicate".to_owned(),
+            Ok(_) => "accepted".to_owned(),
+            Err(e) => {
+                if matches!(e, CommandError::Unavailable(_)) {
+                    self.metrics.unavailable_retries.inc();
+                }
+                snake_case(&format!("{:?}", command_error_status(e).code()))
+            }
+        };
+        self.metrics.command(kind, &outcome);
+        match result {
             Ok(o) => Ok(Response::new(v1::CommandReply {
                 event_id: o.event_id,
                 version: o.version,
@@ -225,6 +254,18 @@ impl CommandHandler {
             }
         }
     }
+}
+
+/// `FailedPrecondition` → `failed_precondition`.
+fn snake_case(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn duplicate_of(first: &Recorded) -> Outcome {

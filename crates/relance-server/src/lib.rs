@@ -5,6 +5,8 @@
 pub mod auth;
 mod audit;
 mod commands;
+pub mod metrics;
+mod node_status;
 mod node;
 mod principal;
 mod queries;

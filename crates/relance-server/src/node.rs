@@ -43,6 +43,8 @@ pub struct Services {
     pub queries: Option<QueryService>,
     /// Export and digest for auditors.
     pub audit: Option<crate::audit::AuditService>,
+    /// `relance status`.
+    pub status: crate::node_status::NodeStatusService,
     /// Authentication, permissions and rate limit for every request.
     pub auth: crate::auth::AuthLayer,
     /// TLS (rustls); plaintext when `None`.
@@ -54,6 +56,9 @@ pub struct Node {
     pub log: Arc<dyn EventLog>,
     pub projection: Option<Arc<Projection>>,
     pub commands: Option<Arc<CommandHandler>>,
+    /// What this node reports on `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    started_at_unix_ms: i64,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<Result<(), ProjectionError>>>,
 }
@@ -82,16 +87,27 @@ impl Node {
             }
             None => (None, None),
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        if let Some(p) = &projection {
+            metrics.start_from(p.checkpoint());
+        }
         let commands = commands.then(|| {
-            Arc::new(match clock {
-                Some(clock) => CommandHandler::with_clock(log.clone(), clock),
-                None => CommandHandler::new(log.clone()),
-            })
+            Arc::new(
+                match clock {
+                    Some(clock) => CommandHandler::with_clock(log.clone(), clock),
+                    None => CommandHandler::new(log.clone()),
+                }
+                .with_metrics(metrics.clone()),
+            )
         });
         Ok(Self {
             log,
             projection,
             commands,
+            metrics,
+            started_at_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
             stop,
             task,
         })
@@ -110,6 +126,12 @@ impl Node {
                 self.projection.clone(),
                 Duration::from_secs(10),
             )),
+            status: crate::node_status::NodeStatusService {
+                log: self.log.clone(),
+                projection: self.projection.clone(),
+                commands: self.commands.is_some(),
+                started_at_unix_ms: self.started_at_unix_ms,
+            },
             auth: crate::auth::AuthLayer::default(),
             tls: None,
         }
@@ -185,6 +207,9 @@ pub async fn serve(
         .layer(services.auth)
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(relance_proto::v1::node_server::NodeServer::new(
+            services.status,
+        ))
         .add_optional_service(commands)
         .add_optional_service(queries)
         .add_optional_service(audit)

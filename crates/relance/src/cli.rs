@@ -14,6 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub client: ClientArgs,
+    /// Log lines as text or as JSON objects (one per line), on stderr.
+    #[arg(long, global = true, env = "RELANCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +65,12 @@ pub struct ClientArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
     Json,
@@ -86,6 +95,8 @@ pub enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Health, role, positions and lag of the running node(s) at --server (and --query-server).
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +115,9 @@ pub struct ServeArgs {
     pub role: Role,
     #[command(flatten)]
     pub security: SecurityArgs,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics.
+    #[arg(long, env = "RELANCE_METRICS")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Who may call, and over what.

@@ -13,6 +13,8 @@ use crate::output;
 
 /// A connected client with the caller's identity attached to every call.
 pub struct Client {
+    /// The channel to --server (for services without a field here).
+    pub channel: Channel,
     pub commands: CooperativeCommandsClient<Channel>,
     pub queries: CooperativeQueriesClient<Channel>,
     /// The audit service, on the query node.
@@ -75,8 +77,10 @@ impl Client {
             }
             Ok(endpoint.connect_lazy())
         };
+        let command_channel = channel(server)?;
         Ok(Self {
-            commands: CooperativeCommandsClient::new(channel(server)?),
+            channel: command_channel.clone(),
+            commands: CooperativeCommandsClient::new(command_channel),
             queries: CooperativeQueriesClient::new(channel(query_server)?),
             audit: AuditClient::new(channel(query_server)?),
             principal: principal.to_owned(),
@@ -539,4 +543,78 @@ pub async fn summary(args: &ClientArgs, at: &AtArgs) -> Result<()> {
         .map_err(status_error)?
         .into_inner();
     output::summary(args.output, &s)
+}
+
+/// `relance status`: health and position of the node at --server (and of --query-server when
+/// it is another process).
+pub async fn status(args: &ClientArgs) -> Result<()> {
+    let (server, query_server) = connect_args(args);
+    let mut urls = vec![server.clone()];
+    if query_server != server {
+        urls.push(query_server);
+    }
+    let mut out = Vec::new();
+    for url in urls {
+        let mut one = args.clone();
+        one.server = url.clone();
+        one.query_server = Some(url.clone());
+        let c = Client::open(&one).await?;
+        let channel = c.channel.clone();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let serving = match health
+            .check(c.request(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })?)
+            .await
+        {
+            Ok(r) => format!("{:?}", r.into_inner().status()),
+            Err(s) => format!("unreachable ({:?}: {})", s.code(), s.message()),
+        };
+        let mut node = v1::node_client::NodeClient::new(channel);
+        let st = node
+            .status(c.request(v1::StatusRequest {})?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let role = match (st.commands, st.queries) {
+            (true, true) => "all",
+            (true, false) => "command",
+            (false, true) => "projection",
+            (false, false) => "none",
+        };
+        out.push(serde_json::json!({
+            "server": url,
+            "health": serving,
+            "role": role,
+            "backend": st.backend,
+            "version": st.version,
+            "log_head": st.log_head,
+            "checkpoint": st.checkpoint,
+            "lag_events": st.lag_events,
+            "started_at": crate::output::day_time_of(st.started_at_unix_ms),
+        }));
+    }
+    match args.output {
+        crate::cli::Output::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+        crate::cli::Output::Table => {
+            for n in &out {
+                println!("{}", n["server"].as_str().unwrap_or(""));
+                for key in [
+                    "health",
+                    "role",
+                    "backend",
+                    "version",
+                    "log_head",
+                    "checkpoint",
+                    "lag_events",
+                    "started_at",
+                ] {
+                    let v = &n[key];
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    println!("  {key:<12} {text}");
+                }
+            }
+        }
+    }
+    Ok(())
 }

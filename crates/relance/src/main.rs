@@ -31,10 +31,13 @@ fn init_tracing(cli: &cli::Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RELANCE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        cli::LogFormat::Json => builder.json().init(),
+        cli::LogFormat::Text => builder.init(),
+    }
 }
 
 async fn run(cli: cli::Cli) -> Result<()> {
@@ -45,5 +48,6 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Summary(at) => client::summary(&cli.client, &at).await,
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),
+        cli::Command::Status => client::status(&cli.client).await,
     }
 }

@@ -268,6 +268,18 @@ pub fn describe(e: &v1::Envelope) -> String {
     }
 }
 
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix-ms time.
+pub fn day_time_of(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        day_of(ms),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// `YYYY-MM-DD` of a Unix-ms time.
 pub fn day_of(ms: i64) -> String {
     relance_domain::Date::from_unix_ms(ms).to_string()

@@ -142,6 +142,25 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     );
     // A line a script (or a test) can wait for.
     println!("relance listening on {addr}");
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = match args.metrics {
+        Some(at) => {
+            let l = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics on /metrics");
+            Some(tokio::spawn(relance_server::metrics::serve_metrics(
+                l,
+                node.metrics.clone(),
+                node.log.clone(),
+                node.projection.clone(),
+                async move {
+                    let _ = metrics_stopped.await;
+                },
+            )))
+        }
+        None => None,
+    };
     let mut services = node.services();
     services.auth = security.0;
     services.tls = security.1;
@@ -163,6 +182,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         } => tracing::warn!("connections still open {GRACE:?} after the signal: closing them"),
     }
     tracing::info!("stopping: requests finished, flushing the projection");
+    let _ = metrics_stop.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     node.shutdown().await?;
     tracing::info!("stopped");
     Ok(())

@@ -1,0 +1,45 @@
+//! The `Node` service: what this process serves and how far its projection lags.
+
+use std::sync::Arc;
+
+use relance_log::EventLog;
+use relance_projection::Projection;
+use relance_proto::v1;
+use tonic::{Request, Response, Status};
+
+#[derive(Clone)]
+pub struct NodeStatusService {
+    pub log: Arc<dyn EventLog>,
+    pub projection: Option<Arc<Projection>>,
+    pub commands: bool,
+    pub started_at_unix_ms: i64,
+}
+
+#[tonic::async_trait]
+impl v1::node_server::Node for NodeStatusService {
+    async fn status(
+        &self,
+        _: Request<v1::StatusRequest>,
+    ) -> Result<Response<v1::StatusReply>, Status> {
+        let head = self
+            .log
+            .last_position()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let checkpoint = self.projection.as_ref().map_or(0, |p| p.checkpoint());
+        Ok(Response::new(v1::StatusReply {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            backend: self.log.backend().to_owned(),
+            commands: self.commands,
+            queries: self.projection.is_some(),
+            log_head: head,
+            checkpoint,
+            lag_events: if self.projection.is_some() {
+                head.saturating_sub(checkpoint)
+            } else {
+                0
+            },
+            started_at_unix_ms: self.started_at_unix_ms,
+        }))
+    }
+}
