@@ -4,6 +4,7 @@
 //! - `v` + cooperative id → the cooperative's [`CoopState`] as JSON
 //! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
 //! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes
+//! - `q` + cooperative id → [`Quarantine`] as JSON, when its hash chain broke
 //! - `m:checkpoint` → position (u64 BE) of the last applied event
 //! - `m:summary` → the province [`Summary`] as JSON
 //!
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use relance_domain::{
-    evolve, fold, CoopId, CoopState, Date, Event, Recorded, Status, Step, Summary,
+    chain_hash, evolve, fold, CoopId, CoopState, Date, Event, Hash, Recorded, Status, Step, Summary,
 };
 use relance_log::{EventLog, LogError, StoredEvent};
 use sha2::{Digest, Sha256};
@@ -64,6 +65,42 @@ pub struct Page {
 pub struct HistoryItem {
     pub recorded: Recorded,
     pub retracted_by: Option<Retraction>,
+}
+
+/// Why a cooperative's events are no longer applied: the first event that broke its hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quarantine {
+    pub version: u64,
+    pub position: u64,
+    pub event_id: String,
+    pub reason: String,
+}
+
+fn quarantine_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(b'q');
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Whether `rec` is the next link of the chain whose head is `current`; why not otherwise.
+fn chain_break(current: Option<&CoopState>, rec: &Recorded) -> Option<String> {
+    let env = &rec.envelope;
+    let computed = chain_hash(env);
+    if computed != env.hash {
+        return Some(format!(
+            "the event hashes to {computed}, not to its recorded hash {}",
+            env.hash
+        ));
+    }
+    let (version, head) = current.map_or((0, Hash::ZERO), |s| (s.version, s.last_hash));
+    if env.version != version + 1 || env.prev_hash != head {
+        return Some(format!(
+            "version {} with prev_hash {} does not follow version {version} (hash {head})",
+            env.version, env.prev_hash
+        ));
+    }
+    None
 }
 
 /// Who retracted an event, when and why.
@@ -244,13 +281,40 @@ impl Projection {
         let mut before: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
         let mut after: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
         let mut pending: HashMap<CoopId, Vec<Recorded>> = HashMap::new();
+        let mut quarantined: HashMap<CoopId, bool> = HashMap::new();
         let mut batch = sled::Batch::default();
         for rec in events {
             let id = rec.envelope.cooperative_id.clone();
+            let stopped = match quarantined.get(&id) {
+                Some(q) => *q,
+                None => {
+                    let q = self.quarantine(id.as_str())?.is_some();
+                    quarantined.insert(id.clone(), q);
+                    q
+                }
+            };
+            if stopped {
+                tracing::error!(cooperative = %id, position = rec.position, version = rec.envelope.version,
+                    "event of a quarantined cooperative not applied");
+                continue;
+            }
             if !after.contains_key(&id) {
                 let current = self.get(id.as_str())?;
                 before.insert(id.clone(), current.clone());
                 after.insert(id.clone(), current);
+            }
+            if let Some(reason) = chain_break(after.get(&id).and_then(Option::as_ref), rec) {
+                tracing::error!(cooperative = %id, position = rec.position, version = rec.envelope.version,
+                    %reason, "broken hash chain: cooperative quarantined, its events are no longer applied");
+                let q = Quarantine {
+                    version: rec.envelope.version,
+                    position: rec.position,
+                    event_id: rec.envelope.event_id.clone(),
+                    reason,
+                };
+                batch.insert(quarantine_key(id.as_str()), serde_json::to_vec(&q)?);
+                quarantined.insert(id, true);
+                continue;
             }
             let current = after.remove(&id).flatten();
             pending.entry(id.clone()).or_default().push(rec.clone());
@@ -314,6 +378,28 @@ impl Projection {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
+    }
+
+    /// Why a cooperative is quarantined (its hash chain broke), if it is.
+    pub fn quarantine(&self, id: &str) -> Result<Option<Quarantine>, ProjectionError> {
+        match self.tree.get(quarantine_key(id))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every quarantined cooperative, in id order.
+    pub fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, ProjectionError> {
+        self.tree
+            .scan_prefix([b'q'])
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((
+                    String::from_utf8_lossy(&k[1..]).into_owned(),
+                    serde_json::from_slice(&v)?,
+                ))
+            })
+            .collect()
     }
 
     /// The province summary at the checkpoint.

@@ -33,6 +33,18 @@ fn parse_id(raw: &str) -> Result<CoopId, tonic::Status> {
 }
 
 impl QueryService {
+    /// Refuses to answer about a cooperative whose hash chain broke: its views stopped at the
+    /// last good event and must not be taken for the truth.
+    fn not_quarantined(&self, id: &CoopId) -> Result<(), tonic::Status> {
+        match self.projection.quarantine(id.as_str()).map_err(internal)? {
+            None => Ok(()),
+            Some(q) => Err(tonic::Status::failed_precondition(format!(
+                "rule cooperative_quarantined: cooperative {id} is quarantined: its hash chain breaks at version {} (position {}, event {}): {}; its later events are not applied",
+                q.version, q.position, q.event_id, q.reason
+            ))),
+        }
+    }
+
     /// `wait` bounds how long a query waits for its `min_position`.
     pub fn new(projection: Arc<Projection>, wait: Duration) -> Self {
         Self { projection, wait }
@@ -88,6 +100,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let id = parse_id(&r.cooperative_id)?;
         let as_of = as_of(r.as_of)?;
         self.reach(r.min_position).await?;
+        self.not_quarantined(&id)?;
         let p = self.projection.clone();
         let key = id.to_string();
         let state = tokio::task::spawn_blocking(move || p.state_at(&key, &as_of))
@@ -126,6 +139,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let r = r.into_inner();
         let id = parse_id(&r.cooperative_id)?;
         self.reach(r.min_position).await?;
+        self.not_quarantined(&id)?;
         match self.projection.get(id.as_str()).map_err(internal)? {
             Some(s) => Ok(Response::new(relance_proto::coop_view_to_wire(&s))),
             None => Err(tonic::Status::not_found(format!(
@@ -216,6 +230,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let r = r.into_inner();
         let id = parse_id(&r.cooperative_id)?;
         self.reach(r.min_position).await?;
+        self.not_quarantined(&id)?;
         let items = self.projection.history(id.as_str()).map_err(internal)?;
         if items.is_empty() {
             return Err(tonic::Status::not_found(format!(

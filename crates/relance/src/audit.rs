@@ -408,6 +408,9 @@ async fn export(
     Ok((n, cp))
 }
 
+/// Findings printed as a table; JSON output lists them all.
+const SHOWN_FINDINGS: usize = 20;
+
 fn print_report(out: Output, report: &Report) -> Result<()> {
     if out == Output::Json {
         println!("{}", serde_json::to_string_pretty(report)?);
@@ -428,8 +431,14 @@ fn print_report(out: Output, report: &Report) -> Result<()> {
         }
         Some(first) => {
             if out == Output::Table {
-                for f in &report.findings {
+                for f in report.findings.iter().take(SHOWN_FINDINGS) {
                     println!("{f}");
+                }
+                if report.findings.len() > SHOWN_FINDINGS {
+                    println!(
+                        "… and {} more (--output json lists them all)",
+                        report.findings.len() - SHOWN_FINDINGS
+                    );
                 }
             }
             bail!(
