@@ -568,11 +568,78 @@ async fn on_jetstream_export_verify_replay_and_damage_are_the_same() {
     for args in story {
         ok(&url, args);
     }
+    // A retraction: the headcount was recorded by mistake.
+    let history: Value =
+        serde_json::from_str(&ok(&url, &["--output", "json", "coop", "history", IBDAAT])).unwrap();
+    let headcount = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["envelope"]["event"]["HeadcountReported"].is_object())
+        .unwrap_or_else(|| panic!("no headcount in {history}"));
+    let headcount_id = headcount["envelope"]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before_retraction = ok(&url, &["--output", "json", "coop", "show", IBDAAT]);
+    let before_retraction: Value = serde_json::from_str(&before_retraction).unwrap();
+    assert_eq!(before_retraction["employees"], 20);
+    let at = before_retraction["last_position"].to_string();
+    ok(
+        &url,
+        &[
+            "coop",
+            "retract",
+            IBDAAT,
+            "--event",
+            &headcount_id,
+            "--reason",
+            "saisie en double",
+        ],
+    );
+    // The history marks the retracted event with the retraction's reason, actor and date.
+    let table = ok(&url, &["coop", "history", IBDAAT]);
+    let marked = table
+        .lines()
+        .find(|l| l.contains("RETRACTED"))
+        .unwrap_or_else(|| panic!("no retraction mark in:\n{table}"));
+    assert!(
+        marked.contains("by cli: saisie en double") && marked.contains("employees"),
+        "{marked}"
+    );
+    // Time travel: before the retraction the headcount counted, after it does not.
+    let now: Value =
+        serde_json::from_str(&ok(&url, &["--output", "json", "coop", "show", IBDAAT])).unwrap();
+    assert_eq!(now["employees"], 0);
+    let then: Value = serde_json::from_str(&ok(
+        &url,
+        &[
+            "--output",
+            "json",
+            "coop",
+            "show",
+            IBDAAT,
+            "--position",
+            &at,
+        ],
+    ))
+    .unwrap();
+    assert_eq!(then["employees"], 20);
+    assert_eq!(then["version"], before_retraction["version"]);
+
     let file = dir.path().join("export.jsonl");
     ok(&url, &["audit", "export", "--out", path_str(&file)]);
     let out = ok(&url, &["audit", "verify", path_str(&file)]);
-    assert!(out.starts_with("intact: 9 events, 3 cooperatives"), "{out}");
-    let live = digest_line(&ok(&url, &["audit", "digest", "--min-position", "9"]));
+    assert!(
+        out.starts_with("intact: 10 events, 3 cooperatives"),
+        "{out}"
+    );
+    let out = ok(
+        &url,
+        &["audit", "verify", "--live", "--checkpoint", path_str(&file)],
+    );
+    assert!(out.starts_with("intact: 10 events"), "{out}");
+    let live = digest_line(&ok(&url, &["audit", "digest", "--min-position", "10"]));
     let replayed = ok(&url, &["audit", "replay", path_str(&file)]);
     assert_eq!(digest_line(&replayed), live);
 
