@@ -124,10 +124,32 @@ pub struct VerifyOptions {
     pub trusted_key: Option<VerifyingKey>,
 }
 
+/// What verification needs of one event (the envelope itself is not kept: exports are large).
 struct Ev {
     line: usize,
     position: u64,
-    envelope: Envelope,
+    cooperative: String,
+    event_id: String,
+    version: u64,
+    prev_hash: Hash,
+    hash: Hash,
+    /// The hash the envelope's content gives.
+    computed: Hash,
+}
+
+impl Ev {
+    fn new(line: usize, position: u64, envelope: &Envelope) -> Self {
+        Self {
+            line,
+            position,
+            cooperative: envelope.cooperative_id.to_string(),
+            event_id: envelope.event_id.clone(),
+            version: envelope.version,
+            prev_hash: envelope.prev_hash,
+            hash: envelope.hash,
+            computed: chain_hash(envelope),
+        }
+    }
 }
 
 /// Reads an export and checks it. I/O errors are returned; damage is in the report.
@@ -150,11 +172,7 @@ pub fn verify(
         match parse_line(line, &text) {
             Ok(Line::Export(h)) => from = h.from.max(1),
             Ok(Line::Event { position, envelope }) => {
-                events.push(Ev {
-                    line,
-                    position,
-                    envelope,
-                });
+                events.push(Ev::new(line, position, &envelope));
                 progress.tick(events.len() as u64);
             }
             Ok(Line::Checkpoint(cp)) => checkpoints.push((line, cp)),
@@ -184,8 +202,8 @@ pub fn verify(
 fn finding(kind: Damage, ev: &Ev, detail: String) -> Finding {
     Finding {
         kind,
-        cooperative: ev.envelope.cooperative_id.to_string(),
-        version: ev.envelope.version,
+        cooperative: ev.cooperative.clone(),
+        version: ev.version,
         position: ev.position,
         line: ev.line,
         detail,
@@ -196,10 +214,7 @@ fn finding(kind: Damage, ev: &Ev, detail: String) -> Finding {
 fn check_chains(events: &[Ev], from: u64, report: &mut Report) {
     let mut chains: BTreeMap<&str, Vec<&Ev>> = BTreeMap::new();
     for ev in events {
-        chains
-            .entry(ev.envelope.cooperative_id.as_str())
-            .or_default()
-            .push(ev);
+        chains.entry(ev.cooperative.as_str()).or_default().push(ev);
     }
     report.cooperatives = chains.len() as u64;
     for chain in chains.values() {
@@ -212,17 +227,15 @@ fn check_chains(events: &[Ev], from: u64, report: &mut Report) {
 fn check_chain(chain: &[&Ev], from: u64) -> Option<Finding> {
     // A partial export (--from > 1) starts each chain wherever the export starts.
     let (mut expected, mut prev, start) = match chain.first() {
-        Some(first) if from > 1 && first.envelope.version > 1 => {
-            (first.envelope.version, first.envelope.prev_hash, 0)
-        }
+        Some(first) if from > 1 && first.version > 1 => (first.version, first.prev_hash, 0),
         _ => (1, Hash::ZERO, 0),
     };
     let mut seen: HashMap<Hash, &Ev> = HashMap::new();
     let mut by_version: HashMap<u64, &Ev> = HashMap::new();
     let mut prev_ev: Option<&Ev> = None;
     for (k, ev) in chain.iter().enumerate().skip(start) {
-        let env = &ev.envelope;
-        let computed = chain_hash(env);
+        let env = *ev;
+        let computed = env.computed;
         if computed != env.hash {
             return Some(finding(
                 Damage::ChangedField,
@@ -253,7 +266,7 @@ fn check_chain(chain: &[&Ev], from: u64) -> Option<Finding> {
         }
         let rest = &chain[k + 1..];
         if env.version > expected {
-            if let Some(later) = rest.iter().find(|e| e.envelope.version == expected) {
+            if let Some(later) = rest.iter().find(|e| e.version == expected) {
                 return Some(finding(
                     Damage::SwappedEvents,
                     ev,
@@ -286,7 +299,7 @@ fn check_chain(chain: &[&Ev], from: u64) -> Option<Finding> {
                     format!("version {} is out of the chain", env.version),
                 ));
             };
-            let this_is_linked = rest.iter().any(|e| e.envelope.prev_hash == env.hash);
+            let this_is_linked = rest.iter().any(|e| e.prev_hash == env.hash);
             let (inserted, genuine) = if this_is_linked {
                 (*taken, *ev)
             } else {
@@ -385,11 +398,8 @@ fn check_checkpoint(
     // Each chain as the file has it at the checkpoint's position.
     let mut at: BTreeMap<&str, &Ev> = BTreeMap::new();
     for ev in events.iter().filter(|e| e.position <= cp.position) {
-        let id = ev.envelope.cooperative_id.as_str();
-        if at
-            .get(id)
-            .is_none_or(|e| e.envelope.version < ev.envelope.version)
-        {
+        let id = ev.cooperative.as_str();
+        if at.get(id).is_none_or(|e| e.version < ev.version) {
             at.insert(id, ev);
         }
     }
@@ -412,14 +422,14 @@ fn check_checkpoint(
                     cp.position, head.version
                 ),
             )),
-            Some(ev) if ev.envelope.version < head.version => report.findings.push(named(
+            Some(ev) if ev.version < head.version => report.findings.push(named(
                 Damage::RemovedTail,
                 format!(
                     "the chain ends at version {} (line {}) but the checkpoint at position {} records version {} (hash {})",
-                    ev.envelope.version, ev.line, cp.position, head.version, head.hash
+                    ev.version, ev.line, cp.position, head.version, head.hash
                 ),
             )),
-            Some(ev) if ev.envelope.version > head.version => report.findings.push(finding(
+            Some(ev) if ev.version > head.version => report.findings.push(finding(
                 Damage::InsertedEvent,
                 ev,
                 format!(
@@ -427,7 +437,7 @@ fn check_checkpoint(
                     cp.position, head.version
                 ),
             )),
-            Some(ev) if ev.envelope.hash != head.hash => report.findings.push(finding(
+            Some(ev) if ev.hash != head.hash => report.findings.push(finding(
                 Damage::CheckpointMismatch,
                 ev,
                 format!(
