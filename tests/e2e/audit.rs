@@ -379,6 +379,53 @@ async fn after_the_demo_export_verifies_replays_to_the_live_digest_and_damage_is
 
     damage_is_named(&url, dir.path());
 
+    // A checkpoint recorded by the dedicated step (no export) has the same root as the
+    // export's own checkpoint at the same position, and catches the same removed tail.
+    let key = dir.path().join("audit.key");
+    let cps = dir.path().join("checkpoints.jsonl");
+    let (success, _, err) = run(
+        &url,
+        &[
+            "audit",
+            "checkpoint",
+            "--sign-key",
+            path_str(&key),
+            "--out",
+            path_str(&cps),
+        ],
+    );
+    assert!(success, "{err}");
+    assert!(
+        err.contains("checkpoint at position 458: 256 chains, 458 events"),
+        "{err}"
+    );
+    let recorded: Value =
+        serde_json::from_str(std::fs::read_to_string(&cps).unwrap().trim()).unwrap();
+    let signed = dir.path().join("signed.jsonl");
+    let exported = Export::read(&signed);
+    let own = exported.json(exported.lines.len() - 1);
+    assert_eq!(recorded["root"], own["root"]);
+    let public = recorded["public_key"].as_str().unwrap().to_owned();
+    let out = ok(
+        &url,
+        &[
+            "audit",
+            "verify",
+            path_str(&signed),
+            "--checkpoint",
+            path_str(&cps),
+            "--public-key",
+            &public,
+        ],
+    );
+    assert!(out.contains("2 checkpoint(s), 2 signed"), "{out}");
+    let (success, text) = verify(
+        &url,
+        &dir.path().join("tail.jsonl"),
+        &["--checkpoint", path_str(&cps)],
+    );
+    assert!(!success && text.contains("removed_tail"), "{text}");
+
     // A damaged export is not replayed.
     let (success, _, err) = run(
         &url,

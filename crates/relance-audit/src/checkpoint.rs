@@ -43,6 +43,20 @@ struct Body<'a> {
 }
 
 impl Checkpoint {
+    /// An unsigned checkpoint of these heads, its root computed.
+    pub fn new(position: u64, count: u64, heads: BTreeMap<String, Head>) -> Self {
+        let mut cp = Checkpoint {
+            position,
+            count,
+            heads,
+            root: Hash::ZERO,
+            public_key: None,
+            signature: None,
+        };
+        cp.root = cp.compute_root();
+        cp
+    }
+
     /// The root these fields hash to.
     pub fn compute_root(&self) -> Hash {
         let body = Body {
@@ -110,16 +124,7 @@ impl CheckpointBuilder {
     }
 
     pub fn finish(self) -> Checkpoint {
-        let mut cp = Checkpoint {
-            position: self.position,
-            count: self.count,
-            heads: self.heads,
-            root: Hash::ZERO,
-            public_key: None,
-            signature: None,
-        };
-        cp.root = cp.compute_root();
-        cp
+        Checkpoint::new(self.position, self.count, self.heads)
     }
 }
 

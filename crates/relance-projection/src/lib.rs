@@ -526,6 +526,25 @@ impl Projection {
         Ok((summary, position))
     }
 
+    /// The head of every cooperative chain (id, version, position, hash) at the checkpoint,
+    /// with the checkpoint, taken with no batch in between. Quarantined cooperatives are left
+    /// out: their views stopped at their last good event.
+    #[allow(clippy::type_complexity)]
+    pub fn heads_at_checkpoint(
+        &self,
+    ) -> Result<(u64, Vec<(String, u64, u64, Hash)>), ProjectionError> {
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
+        let mut heads = Vec::new();
+        for kv in self.tree.scan_prefix([b'v']) {
+            let (_, v) = kv?;
+            let s: CoopState = serde_json::from_slice(&v)?;
+            if self.quarantine(s.id.as_str())?.is_none() {
+                heads.push((s.id.to_string(), s.version, s.last_position, s.last_hash));
+            }
+        }
+        Ok((self.checkpoint(), heads))
+    }
+
     /// [`digest`](Self::digest) and the checkpoint it was taken at, with no batch in between.
     pub fn digest_at_checkpoint(&self) -> Result<(String, u64), ProjectionError> {
         let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;

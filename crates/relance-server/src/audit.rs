@@ -36,6 +36,25 @@ impl AuditService {
     }
 }
 
+impl AuditService {
+    /// The node's projection once it has applied `min` (0: now).
+    async fn projection(&self, min: u64) -> Result<Arc<Projection>, tonic::Status> {
+        let Some(projection) = &self.projection else {
+            return Err(tonic::Status::failed_precondition(
+                "this node has no projection (--role command): ask a projection node",
+            ));
+        };
+        if min > 0 {
+            projection.wait_for(min, self.wait).await.map_err(|at| {
+                tonic::Status::unavailable(format!(
+                    "the projection is at position {at} and has not reached min_position {min}; retry"
+                ))
+            })?;
+        }
+        Ok(projection.clone())
+    }
+}
+
 type ExportStream = Pin<Box<dyn Stream<Item = Result<v1::ExportRecord, tonic::Status>> + Send>>;
 
 struct Cursor {
@@ -107,24 +126,36 @@ impl v1::audit_server::Audit for AuditService {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn heads(
+        &self,
+        r: Request<v1::HeadsRequest>,
+    ) -> Result<Response<v1::HeadsReply>, tonic::Status> {
+        let projection = self.projection(r.into_inner().min_position).await?;
+        let (position, heads) =
+            tokio::task::spawn_blocking(move || projection.heads_at_checkpoint())
+                .await
+                .map_err(|e| tonic::Status::internal(e.to_string()))?
+                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(Response::new(v1::HeadsReply {
+            position,
+            count: heads.iter().map(|h| h.1).sum(),
+            heads: heads
+                .into_iter()
+                .map(|(cooperative_id, version, position, hash)| v1::ChainHead {
+                    cooperative_id,
+                    version,
+                    position,
+                    hash: hash.0.to_vec(),
+                })
+                .collect(),
+        }))
+    }
+
     async fn digest(
         &self,
         r: Request<v1::DigestRequest>,
     ) -> Result<Response<v1::DigestReply>, tonic::Status> {
-        let Some(projection) = &self.projection else {
-            return Err(tonic::Status::failed_precondition(
-                "this node has no projection (--role command): ask a projection node",
-            ));
-        };
-        let min = r.into_inner().min_position;
-        if min > 0 {
-            projection.wait_for(min, self.wait).await.map_err(|at| {
-                tonic::Status::unavailable(format!(
-                    "the projection is at position {at} and has not reached min_position {min}; retry"
-                ))
-            })?;
-        }
-        let p = projection.clone();
+        let p = self.projection(r.into_inner().min_position).await?;
         let (digest, position) = tokio::task::spawn_blocking(move || p.digest_at_checkpoint())
             .await
             .map_err(|e| tonic::Status::internal(e.to_string()))?

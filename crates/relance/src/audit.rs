@@ -217,8 +217,11 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             let options = VerifyOptions {
                 checkpoints: checkpoints
                     .iter()
-                    .map(|p| read_checkpoint(p))
-                    .collect::<Result<_>>()?,
+                    .map(|p| read_checkpoints(p))
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 trusted_key: public_key
                     .as_deref()
                     .map(relance_audit::parse_public_key)
@@ -294,6 +297,46 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             );
             Ok(())
         }
+        AuditCommand::Checkpoint {
+            sign_key,
+            out,
+            every,
+            min_position,
+        } => {
+            let key = relance_audit::read_signing_key(&sign_key)?;
+            let mut c = Client::open(args).await?;
+            loop {
+                let cp = checkpoint(&mut c, &key, min_position).await?;
+                match &out {
+                    Some(path) => {
+                        let mut f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(path)
+                            .with_context(|| format!("cannot open {}", path.display()))?;
+                        relance_audit::write_line(&mut f, &Line::Checkpoint(cp.clone()))?;
+                        f.sync_all()?;
+                    }
+                    None => relance_audit::write_line(
+                        &mut std::io::stdout().lock(),
+                        &Line::Checkpoint(cp.clone()),
+                    )?,
+                }
+                eprintln!(
+                    "checkpoint at position {}: {} chains, {} events, root {}",
+                    cp.position,
+                    cp.heads.len(),
+                    cp.count,
+                    cp.root
+                );
+                let Some(secs) = every else { break };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))) => {}
+                }
+            }
+            Ok(())
+        }
         AuditCommand::Digest { min_position } => {
             let mut c = Client::open(args).await?;
             let d = c
@@ -344,20 +387,55 @@ fn write_secret(path: &PathBuf, seed: &str) -> Result<()> {
     Ok(())
 }
 
-/// A checkpoint file: one `kind: checkpoint` line (as in an export), or an export whose
-/// checkpoint lines are all taken.
-fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
+/// Every `kind: checkpoint` line of a file: an earlier export, or the lines `relance audit
+/// checkpoint` appended.
+fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut last = None;
+    let mut all = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.contains("\"checkpoint\"") {
-            if let Line::Checkpoint(cp) = relance_audit::parse_line(i + 1, line)? {
-                last = Some(cp);
+            if let Line::Checkpoint(cp) = relance_audit::parse_line(i + 1, line)
+                .with_context(|| path.display().to_string())?
+            {
+                all.push(cp);
             }
         }
     }
-    last.ok_or_else(|| anyhow!("{} holds no checkpoint line", path.display()))
+    if all.is_empty() {
+        bail!("{} holds no checkpoint line", path.display());
+    }
+    Ok(all)
+}
+
+/// One signed checkpoint of the node's chain heads.
+async fn checkpoint(
+    c: &mut Client,
+    key: &relance_audit::SigningKey,
+    min: u64,
+) -> Result<Checkpoint> {
+    let reply = c
+        .audit
+        .heads(c.request(v1::HeadsRequest { min_position: min })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let mut heads = std::collections::BTreeMap::new();
+    for h in reply.heads {
+        let hash = relance_domain::Hash::from_slice(&h.hash)
+            .ok_or_else(|| anyhow!("the node sent a head hash that is not 32 bytes"))?;
+        heads.insert(
+            h.cooperative_id,
+            relance_audit::Head {
+                version: h.version,
+                position: h.position,
+                hash,
+            },
+        );
+    }
+    let mut cp = Checkpoint::new(reply.position, reply.count, heads);
+    cp.sign(key);
+    Ok(cp)
 }
 
 /// Streams the node's history into `out` as an export; returns the event count and the

@@ -452,6 +452,22 @@ pub enum AuditCommand {
         #[arg(long)]
         position: Option<u64>,
     },
+    /// Record a signed checkpoint of the live node (every chain's head, no full export) as one
+    /// line, appended to --out; with --every, one each period until interrupted.
+    Checkpoint {
+        /// The Ed25519 key file to sign with (see `relance audit keygen`).
+        #[arg(long, env = "RELANCE_AUDIT_KEY")]
+        sign_key: PathBuf,
+        /// File to append the checkpoint lines to (default: standard output).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// Seconds between checkpoints; without it, one checkpoint and exit.
+        #[arg(long)]
+        every: Option<u64>,
+        /// Wait until the node has applied this position.
+        #[arg(long, default_value_t = 0)]
+        min_position: u64,
+    },
     /// The live projection's digest and the position it was taken at.
     Digest {
         /// Wait until the node has applied this position.
