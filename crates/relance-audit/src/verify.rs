@@ -225,15 +225,16 @@ fn check_chains(events: &[Ev], from: u64, report: &mut Report) {
 }
 
 fn check_chain(chain: &[&Ev], from: u64) -> Option<Finding> {
-    // A partial export (--from > 1) starts each chain wherever the export starts.
-    let (mut expected, mut prev, start) = match chain.first() {
-        Some(first) if from > 1 && first.version > 1 => (first.version, first.prev_hash, 0),
-        _ => (1, Hash::ZERO, 0),
+    // A partial export (--from > 1) starts each chain wherever the export starts: its first
+    // event there is taken as it is (what came before is not in the file).
+    let (mut expected, mut prev) = match chain.first() {
+        Some(first) if from > 1 && first.version > 1 => (first.version, first.prev_hash),
+        _ => (1, Hash::ZERO),
     };
     let mut seen: HashMap<Hash, &Ev> = HashMap::new();
     let mut by_version: HashMap<u64, &Ev> = HashMap::new();
     let mut prev_ev: Option<&Ev> = None;
-    for (k, ev) in chain.iter().enumerate().skip(start) {
+    for (k, ev) in chain.iter().enumerate() {
         let env = *ev;
         let computed = env.computed;
         if computed != env.hash {
