@@ -709,3 +709,123 @@ async fn on_jetstream_export_verify_replay_and_damage_are_the_same() {
 
     damage_is_named(&url, dir.path());
 }
+
+/// Someone with publish rights on the stream slips in an event relance did not write (its
+/// hash does not match its content): the projection quarantines that cooperative instead of
+/// applying it, the others go on, and `verify --live` names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_jetstream_a_forged_event_quarantines_its_cooperative() {
+    use prost::Message;
+    use relance_proto::v1;
+
+    let nats = NatsServer::start(relance_tests::nats::current_binary()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = RelanceProcess::serve(&[
+        "--nats",
+        &nats.url(),
+        "--data-dir",
+        path_str(&dir.path().join("proj")),
+    ])
+    .await;
+    let url = node.url();
+    for id in [IBDAAT, ANNOUR] {
+        ok(
+            &url,
+            &[
+                "coop",
+                "register",
+                id,
+                "--name",
+                "Coopérative",
+                "--court",
+                "TPI Benguérir",
+                "--number",
+                "1/2011",
+                "--sector",
+                "artisanat",
+                "--activity",
+                "couture",
+                "--commune",
+                "Benguérir",
+                "--registered-on",
+                "2011-03-29",
+            ],
+        );
+    }
+    // Annour's registration as stored, turned into a version 2 it never had.
+    let mut queries = node.queries().await;
+    let history = queries
+        .history(v1::HistoryRequest {
+            cooperative_id: ANNOUR.into(),
+            min_position: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut forged = history.events[0].envelope.clone().unwrap();
+    forged.prev_hash = forged.hash.clone();
+    forged.version = 2;
+    forged.position = 0;
+    forged.event_id = "01700000-0000-7000-8000-00000000f0f0".into();
+    forged.request_id = "forged".into();
+    forged.occurred_on = "2020-04-01".into();
+    forged.event = Some(v1::envelope::Event::HeadcountReported(
+        v1::HeadcountReported {
+            members: 999,
+            employees: 999,
+            as_of: "2020-04-01".into(),
+        },
+    ));
+    let mut headers = async_nats::HeaderMap::new();
+    for (k, v) in [
+        ("Relance-Event-Type", "HeadcountReported"),
+        ("Relance-Schema-Version", "1"),
+        ("Relance-Event-Id", forged.event_id.as_str()),
+        ("Relance-Cooperative-Id", ANNOUR),
+        ("Relance-Version", "2"),
+        ("Relance-Request-Id", "forged"),
+        (
+            "Content-Type",
+            "application/protobuf; proto=relance.v1.Envelope",
+        ),
+    ] {
+        headers.insert(k, v);
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let ack = js
+        .publish_with_headers(
+            format!("relance.v1.coop.{ANNOUR}"),
+            headers,
+            forged.encode_to_vec().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let at = ack.sequence.to_string();
+
+    // The projection went past it, without applying it.
+    let (success, out, err) = run(&url, &["coop", "show", IBDAAT, "--min-position", &at]);
+    assert!(success, "{out}{err}");
+    let (success, _, err) = run(&url, &["coop", "show", ANNOUR]);
+    assert!(
+        !success
+            && err.contains("FailedPrecondition")
+            && err.contains("rule cooperative_quarantined")
+            && err.contains(&format!("version 2 (position {at}")),
+        "{err}"
+    );
+    let (success, _, err) = run(&url, &["coop", "history", ANNOUR]);
+    assert!(!success && err.contains("cooperative_quarantined"), "{err}");
+    let summary: Value = serde_json::from_str(&ok(&url, &["--output", "json", "summary"])).unwrap();
+    assert_eq!(summary["members"], 0, "the forged headcount counts nowhere");
+    // The auditor's view of the log names it too.
+    let (success, out, err) = run(&url, &["audit", "verify", "--live"]);
+    assert!(
+        !success
+            && err.contains(&format!(
+                "first bad event: changed_field: cooperative {ANNOUR} version 2 position {at}"
+            )),
+        "{out}{err}"
+    );
+}
