@@ -526,3 +526,58 @@ fn print_report(out: Output, report: &Report) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MAY_1: i64 = 1_588_291_200_000; // 2020-05-01T00:00:00Z
+
+    #[test]
+    fn times_parse_as_dates_rfc3339_or_unix_ms() {
+        assert_eq!(parse_time("2020-05-01").unwrap(), MAY_1 + 86_400_000 - 1);
+        assert_eq!(parse_time("2020-05-01T00:00:00Z").unwrap(), MAY_1);
+        assert_eq!(
+            parse_time("2020-05-01T12:30:15.25Z").unwrap(),
+            MAY_1 + 45_015_250
+        );
+        assert_eq!(parse_time("2020-05-01T02:00:00+02:00").unwrap(), MAY_1);
+        assert_eq!(parse_time("2020-04-30T22:00:00-02:00").unwrap(), MAY_1);
+        assert_eq!(parse_time("1588291200000").unwrap(), MAY_1);
+        for bad in [
+            "",
+            "2020-13-01",
+            "2020-05-01T25:00:00Z",
+            "2020-05-01T00:00:00",
+            "yesterday",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn as_of_alone_is_a_recorded_time_and_with_known_at_a_business_date() {
+        use v1::as_of::Point;
+        let at = |as_of: Option<&str>, known_at: Option<&str>, position: Option<u64>| AtArgs {
+            as_of: as_of.map(str::to_owned),
+            known_at: known_at.map(str::to_owned),
+            position,
+        };
+        assert_eq!(as_of(&at(None, None, None)).unwrap(), None);
+        let a = as_of(&at(Some("2020-04-30"), None, None)).unwrap().unwrap();
+        assert_eq!(a.point, Some(Point::RecordedAtUnixMs(MAY_1 - 1)));
+        assert_eq!(a.business_date, "");
+        let a = as_of(&at(Some("2020-04-15"), Some("2020-04-30"), None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.point, Some(Point::RecordedAtUnixMs(MAY_1 - 1)));
+        assert_eq!(a.business_date, "2020-04-15");
+        let a = as_of(&at(Some("2020-04-15"), None, Some(300)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.point, Some(Point::Position(300)));
+        assert_eq!(a.business_date, "2020-04-15");
+        assert!(as_of(&at(Some("soon"), Some("2020-04-30"), None)).is_err());
+    }
+}
