@@ -35,6 +35,7 @@ pub struct Metrics {
     lag_events: Gauge,
     lag_seconds: Gauge<f64, AtomicU64>,
     projection_bytes: Gauge,
+    quarantined: Gauge,
     last_checkpoint: AtomicU64,
     caught_up_at: Mutex<Instant>,
 }
@@ -111,6 +112,12 @@ impl Metrics {
             "Size on disk of the projection's sled database",
             projection_bytes.clone(),
         );
+        let quarantined = Gauge::default();
+        registry.register(
+            "projection_quarantined_cooperatives",
+            "Cooperatives whose hash chain broke: their events are no longer applied",
+            quarantined.clone(),
+        );
         Self {
             registry,
             commands,
@@ -123,6 +130,7 @@ impl Metrics {
             lag_events,
             lag_seconds,
             projection_bytes,
+            quarantined,
             last_checkpoint: AtomicU64::new(u64::MAX),
             caught_up_at: Mutex::new(Instant::now()),
         }
@@ -157,6 +165,9 @@ impl Metrics {
         }
         self.checkpoint
             .set(i64::try_from(checkpoint).unwrap_or(i64::MAX));
+        if let Ok(q) = p.quarantined() {
+            self.quarantined.set(i64::try_from(q.len()).unwrap_or(i64::MAX));
+        }
         self.projection_bytes
             .set(i64::try_from(p.size_on_disk()).unwrap_or(i64::MAX));
         if let Some(head) = head {
