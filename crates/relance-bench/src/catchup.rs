@@ -1,0 +1,140 @@
+//! Projection catch-up: relance's projection following the stream in a child process (so its
+//! peak RSS is its own), against a raw ordered-consumer read that does nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use async_nats::jetstream::consumer::pull::OrderedConfig;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::gen::{CATCHUP_PREFIX, CATCHUP_STREAM};
+
+/// Reads `events` messages of the catch-up stream with an ordered consumer; events per second.
+pub async fn raw_read(url: &str, events: u64) -> Result<f64> {
+    let client = async_nats::connect(url).await?;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(CATCHUP_STREAM).await?;
+    let started = Instant::now();
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: format!("{CATCHUP_PREFIX}.>"),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut n = 0u64;
+    let mut bytes = 0usize;
+    while n < events {
+        let m = tokio::time::timeout(Duration::from_secs(30), messages.next())
+            .await
+            .context("raw read stalled")?
+            .ok_or_else(|| anyhow!("raw read ended early"))??;
+        bytes += m.payload.len();
+        n += 1;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    std::hint::black_box(bytes);
+    Ok(rate)
+}
+
+/// What the child reports on stdout.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rebuilt {
+    pub events: u64,
+    pub seconds: f64,
+    /// VmHWM before the rebuild (runtime, connection, empty sled), kB.
+    pub start_hwm_kb: u64,
+    /// VmHWM after it, kB.
+    pub peak_hwm_kb: u64,
+    pub disk_bytes: u64,
+}
+
+/// Peak resident set size of this process so far, kB.
+pub fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The child's job: follow the catch-up stream with `relance_projection::run` into `dir` until
+/// the projection reaches `head`.
+pub async fn child(url: &str, dir: &Path, head: u64) -> Result<()> {
+    let mut config = relance_log_nats::JetStreamConfig::new(url);
+    config.stream = CATCHUP_STREAM.into();
+    config.subject_prefix = CATCHUP_PREFIX.into();
+    let log = relance_log_nats::JetStreamLog::connect(config)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let log: Arc<dyn relance_log::EventLog> = Arc::new(log);
+    let projection = relance_projection::Projection::open(dir)?;
+    let start_hwm_kb = vm_hwm_kb();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let task = tokio::spawn(relance_projection::run(projection.clone(), log, stop_rx));
+    loop {
+        match projection.wait_for(head, Duration::from_secs(3)).await {
+            Ok(_) => break,
+            Err(at) => {
+                if task.is_finished() {
+                    bail!("the projection stopped at {at}");
+                }
+                eprintln!(
+                    "  rebuilding: {at}/{head} ({:.0}/s, VmHWM {} MB)",
+                    at as f64 / started.elapsed().as_secs_f64(),
+                    vm_hwm_kb() / 1024
+                );
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_hwm_kb = vm_hwm_kb();
+    let _ = stop.send(true);
+    task.await??;
+    projection.flush().await?;
+    let out = Rebuilt {
+        events: head,
+        seconds,
+        start_hwm_kb,
+        peak_hwm_kb,
+        disk_bytes: projection.size_on_disk(),
+    };
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
+
+/// Runs the child (this same binary, `rebuild` subcommand) and reads its report.
+pub async fn rebuild_in_child(url: &str, dir: &Path, head: u64) -> Result<Rebuilt> {
+    let exe = std::env::current_exe()?;
+    let out = tokio::process::Command::new(exe)
+        .arg("rebuild")
+        .arg("--url")
+        .arg(url)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--head")
+        .arg(head.to_string())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("the rebuild child failed: {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .last()
+        .ok_or_else(|| anyhow!("the rebuild child printed nothing"))?;
+    Ok(serde_json::from_str(line)?)
+}

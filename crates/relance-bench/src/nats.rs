@@ -1,0 +1,118 @@
+//! A nats-server process for the benchmark, with a generated config so that `sync_interval`
+//! can be set (`-js -sd` alone cannot).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+/// How JetStream syncs its files to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// The server's default (every 2 minutes).
+    Default,
+    /// `sync_interval: always`: fsync before each acknowledgement (the `deploy/` setting).
+    Always,
+}
+
+impl Sync {
+    pub fn label(self) -> &'static str {
+        match self {
+            Sync::Default => "default (2m)",
+            Sync::Always => "always",
+        }
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub version: String,
+    pub sync: Sync,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(binary: &Path, sync: Sync) -> Result<Self> {
+        let dir = tempfile::tempdir().context("temporary directory for nats-server")?;
+        let store = dir.path().join("js");
+        let mut conf = format!(
+            "jetstream {{\n  store_dir: {:?}\n",
+            store.display().to_string()
+        );
+        if sync == Sync::Always {
+            conf.push_str("  sync_interval: always\n");
+        }
+        conf.push_str("}\nmax_payload: 1MB\n");
+        let conf_path = dir.path().join("nats.conf");
+        std::fs::write(&conf_path, conf).context("writing nats.conf")?;
+        let version = Command::new(binary)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        let mut child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf_path)
+            .args(["-a", "127.0.0.1", "-p", "-1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Keep draining so the server never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let mut port = None;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                let _ = child.kill();
+                bail!("nats-server did not become ready in 30 s");
+            }
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => {
+                    let _ = child.kill();
+                    bail!("nats-server exited or stalled before being ready");
+                }
+            };
+            if let Some((_, addr)) = line.split_once("Listening for client connections on ") {
+                port = addr
+                    .trim()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok());
+            }
+            if line.contains("Server is ready") {
+                break;
+            }
+        }
+        let port = port.ok_or_else(|| anyhow!("nats-server did not say its port"))?;
+        Ok(Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            version,
+            sync,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
