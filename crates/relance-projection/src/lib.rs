@@ -577,35 +577,82 @@ fn poisoned() -> ProjectionError {
     }
 }
 
+/// First pause before following the log again after it became unavailable; doubled after
+/// each failed attempt, up to [`MAX_REFOLLOW_BACKOFF`].
+const REFOLLOW_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_REFOLLOW_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Follows `log` from the projection's checkpoint and applies events in batches until
-/// `shutdown` turns true. Returns the error that stopped it, if any.
+/// `shutdown` turns true. When the log becomes unavailable (a NATS restart, a lost
+/// connection), follows it again from the checkpoint, with a bounded backoff. Returns the
+/// error that stopped it, if any (a corrupt event, a storage failure).
 pub async fn run(
     projection: Arc<Projection>,
     log: Arc<dyn EventLog>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProjectionError> {
-    let from = projection.checkpoint() + 1;
-    tracing::info!(
-        from,
-        backend = log.backend(),
-        "projection following the event log"
-    );
-    let mut stream = log.follow(from).await?.ready_chunks(MAX_BATCH);
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
     };
     tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            chunk = stream.next() => {
-                let Some(chunk) = chunk else { break };
-                let events: Vec<StoredEvent> = chunk.into_iter().collect::<Result<_, _>>()?;
-                let p = projection.clone();
-                tokio::task::spawn_blocking(move || p.apply(&events))
-                    .await
-                    .map_err(|e| ProjectionError::Decode { position: 0, detail: e.to_string() })??;
+    let mut backoff = REFOLLOW_BACKOFF;
+    'follow: loop {
+        let from = projection.checkpoint() + 1;
+        tracing::info!(
+            from,
+            backend = log.backend(),
+            "projection following the event log"
+        );
+        let interruption = match log.follow(from).await {
+            Err(e) => e,
+            Ok(stream) => {
+                let mut stream = stream.ready_chunks(MAX_BATCH);
+                loop {
+                    tokio::select! {
+                        () = &mut stop => break 'follow,
+                        chunk = stream.next() => {
+                            let Some(chunk) = chunk else { break 'follow };
+                            let mut events = Vec::with_capacity(chunk.len());
+                            let mut failure = None;
+                            for item in chunk {
+                                match item {
+                                    Ok(event) => events.push(event),
+                                    Err(e) => {
+                                        failure = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            if !events.is_empty() {
+                                let p = projection.clone();
+                                tokio::task::spawn_blocking(move || p.apply(&events))
+                                    .await
+                                    .map_err(|e| ProjectionError::Decode { position: 0, detail: e.to_string() })??;
+                                backoff = REFOLLOW_BACKOFF;
+                            }
+                            if let Some(e) = failure {
+                                break e;
+                            }
+                        }
+                    }
+                }
             }
+        };
+        match interruption {
+            LogError::Unavailable(reason) => {
+                tracing::warn!(
+                    %reason,
+                    checkpoint = projection.checkpoint(),
+                    retry_in = ?backoff,
+                    "the event log is unavailable; following it again from the checkpoint"
+                );
+                tokio::select! {
+                    () = &mut stop => break 'follow,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_REFOLLOW_BACKOFF);
+            }
+            other => return Err(other.into()),
         }
     }
     projection.flush().await?;

@@ -194,6 +194,13 @@ impl CommandHandler {
                     // Written before, by an attempt whose answer was lost or by another process.
                     let fresh = self.load(&id).await?;
                     let outcome = match fresh.find_request(&meta.request_id) {
+                        // This very call's event, stored by a publish whose acknowledgement
+                        // was lost and recognised on the log's retry: not a duplicate for the
+                        // caller, who sent the request once.
+                        Some(first) if first.envelope.event_id == envelope.event_id => Outcome {
+                            duplicate: false,
+                            ..duplicate_of(first)
+                        },
                         Some(first) => duplicate_of(first),
                         None => Outcome {
                             event_id: String::new(),
