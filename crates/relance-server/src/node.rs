@@ -82,7 +82,16 @@ impl Node {
         let (projection, task) = match projection_dir {
             Some(dir) => {
                 let p = Projection::open(dir)?;
-                let task = tokio::spawn(relance_projection::run(p.clone(), log.clone(), stop_rx));
+                let run = relance_projection::run(p.clone(), log.clone(), stop_rx);
+                let task = tokio::spawn(async move {
+                    let result = run.await;
+                    if let Err(e) = &result {
+                        // Queries keep answering from the last checkpoint; say loudly why it
+                        // no longer moves (`relance status` shows the lag growing).
+                        tracing::error!(error = %e, "the projection stopped applying events");
+                    }
+                    result
+                });
                 (Some(p), Some(task))
             }
             None => (None, None),

@@ -18,7 +18,7 @@ use crate::client::{status_error, Client};
 use crate::output;
 
 /// Progress on stderr: a `\r` counter on a terminal, a line every `LINE_EVERY` otherwise.
-struct Progress {
+pub(crate) struct Progress {
     what: &'static str,
     terminal: bool,
     last: u64,
@@ -27,7 +27,7 @@ struct Progress {
 const LINE_EVERY: u64 = 10_000;
 
 impl Progress {
-    fn new(what: &'static str) -> Self {
+    pub(crate) fn new(what: &'static str) -> Self {
         Self {
             what,
             terminal: std::io::stderr().is_terminal(),
@@ -35,7 +35,7 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, done: u64, of: u64) {
+    pub(crate) fn tick(&mut self, done: u64, of: u64) {
         let total = if of > 0 {
             format!(" / {of}")
         } else {
@@ -52,7 +52,7 @@ impl Progress {
         }
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         if self.terminal && self.last > 0 {
             eprintln!();
         }
@@ -174,6 +174,7 @@ pub fn as_of(at: &AtArgs) -> Result<Option<v1::AsOf>> {
 
 pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
     match cmd {
+        AuditCommand::Import { file, data_dir, nats } => crate::admin::import(&file, &data_dir, &nats).await,
         AuditCommand::Export {
             from,
             to,

@@ -97,6 +97,9 @@ pub enum Command {
     Token(TokenCommand),
     /// Health, role, positions and lag of the running node(s) at --server (and --query-server).
     Status,
+    /// Maintenance of a stopped node's projection.
+    #[command(subcommand)]
+    Projection(ProjectionCommand),
 }
 
 #[derive(Debug, Args)]
@@ -410,6 +413,17 @@ pub struct AtArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// Append an export's events, unchanged, to an EMPTY event log (a restore, or a copy to a
+    /// new stream); the export is verified first. Run with the node stopped.
+    Import {
+        /// The export (JSON Lines).
+        file: PathBuf,
+        /// Data directory of the embedded log (ignored with --nats).
+        #[arg(long, env = "RELANCE_DATA_DIR", default_value = "./relance-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
     /// Write the history as JSON Lines (one event a line, then a checkpoint), progress on stderr.
     Export {
         /// First stream position.
@@ -479,5 +493,18 @@ pub enum AuditCommand {
     Keygen {
         #[arg(long, short = 'o')]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionCommand {
+    /// Throw the views away and replay the whole event log, with progress; prints the digest.
+    /// Run with the node stopped.
+    Rebuild {
+        /// The node's data directory (views in DIR/projection; embedded log in DIR/log).
+        #[arg(long, env = "RELANCE_DATA_DIR", default_value = "./relance-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        nats: NatsArgs,
     },
 }

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Parser;
 
+mod admin;
 mod audit;
 mod cli;
 mod client;
@@ -49,5 +50,8 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),
         cli::Command::Status => client::status(&cli.client).await,
+        cli::Command::Projection(cli::ProjectionCommand::Rebuild { data_dir, nats }) => {
+            admin::rebuild(&data_dir, &nats).await
+        }
     }
 }

@@ -1,0 +1,129 @@
+//! Offline maintenance of a node's data, while the node is stopped (sled is single-process):
+//! rebuild the projection from the log, and import an audit export into an empty log.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use relance_log::{AppendRequest, EventLog};
+use relance_projection::{Projection, MAX_BATCH};
+
+use crate::audit::Progress;
+use crate::cli::NatsArgs;
+
+/// The event log a command works on: JetStream when `--nats` is given, else `DIR/log`.
+pub async fn open_log(data_dir: &Path, nats: &NatsArgs) -> Result<Arc<dyn EventLog>> {
+    match &nats.nats {
+        Some(url) => crate::serve::jetstream(url, nats, None).await,
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))?;
+            Ok(Arc::new(
+                relance_log::embedded::SledLog::open(data_dir.join("log")).with_context(|| {
+                    format!("cannot open the event log in {} (is a node still running on it?)", data_dir.display())
+                })?,
+            ))
+        }
+    }
+}
+
+/// `relance projection rebuild`: throws the views away and replays the whole log.
+pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
+    let log = open_log(data_dir, nats).await?;
+    let dir = data_dir.join("projection");
+    if dir.exists() {
+        // Refuse while a node holds the views: sled's lock would otherwise be waited on.
+        let probe = relance_log::embedded::open_db(&dir)
+            .with_context(|| format!("{} is in use: stop the node first", dir.display()))?;
+        drop(probe);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    let projection = Projection::open(&dir)?;
+    let head = log.last_position().await?;
+    let mut progress = Progress::new("rebuilding the projection: position");
+    let mut next = 1;
+    while next <= head {
+        let batch = log.read_from(next, MAX_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        next = last.position + 1;
+        let p = projection.clone();
+        tokio::task::spawn_blocking(move || p.apply(&batch)).await??;
+        progress.tick(projection.checkpoint(), head);
+    }
+    progress.done();
+    projection.flush().await?;
+    println!("rebuilt the projection up to position {}", projection.checkpoint());
+    println!("digest {}", projection.digest()?);
+    Ok(())
+}
+
+/// `relance audit import`: appends an export's events, unchanged (ids, times, actors, hashes),
+/// to an empty log. The export is verified first; positions are kept when the export starts at
+/// position 1, so a projection of the new log has the digest of the old one.
+pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()> {
+    let open = || -> Result<std::io::BufReader<std::fs::File>> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+        ))
+    };
+    let report = relance_audit::verify(open()?, &relance_audit::VerifyOptions::default(), &mut ())?;
+    if let Some(first) = report.findings.first() {
+        bail!("{} does not verify ({first}); nothing imported", file.display());
+    }
+    let log = open_log(data_dir, nats).await?;
+    let head = log.last_position().await?;
+    if head != 0 {
+        bail!("the target log is not empty (it holds events up to position {head}): import only into an empty log");
+    }
+    let mut heads: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut progress = Progress::new("importing: event");
+    let mut imported = 0u64;
+    let mut moved = 0u64;
+    for (i, text) in open()?.lines().enumerate() {
+        let text = text?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let relance_audit::Line::Event { position, envelope } = relance_audit::parse_line(i + 1, &text)? else {
+            continue;
+        };
+        let coop = envelope.cooperative_id.to_string();
+        let (version, last_position) = heads.get(&coop).copied().unwrap_or((0, 0));
+        let appended = log
+            .append(AppendRequest {
+                cooperative_id: envelope.cooperative_id.clone(),
+                expected_version: version,
+                expected_last_position: last_position,
+                request_id: envelope.request_id.clone(),
+                event_id: envelope.event_id.clone(),
+                event_type: envelope.event.type_name().to_owned(),
+                schema_version: envelope.schema_version,
+                payload: relance_proto::encode_envelope(&envelope),
+            })
+            .await
+            .with_context(|| format!("line {}: cooperative {coop} version {}", i + 1, envelope.version))?;
+        if appended.duplicate || appended.version != envelope.version {
+            bail!(
+                "line {}: cooperative {coop} version {} was stored as version {} (duplicate: {})",
+                i + 1,
+                envelope.version,
+                appended.version,
+                appended.duplicate
+            );
+        }
+        if appended.position != position {
+            moved += 1;
+        }
+        heads.insert(coop, (appended.version, appended.position));
+        imported += 1;
+        progress.tick(imported, report.events);
+    }
+    progress.done();
+    println!("imported {imported} events of {} cooperatives", heads.len());
+    if moved > 0 {
+        println!("{moved} events got another stream position than in the export (the export did not start at position 1): digests will differ");
+    }
+    Ok(())
+}
