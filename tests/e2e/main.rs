@@ -4,5 +4,6 @@
 mod audit;
 mod distributed;
 mod embedded;
+mod operations;
 mod partner;
 mod security;

@@ -1,0 +1,309 @@
+//! Running relance as a service: metrics, status, graceful stop, rebuild, backup and restore.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use relance_proto::v1;
+use relance_tests::nats::{current_binary, NatsServer};
+use relance_tests::{cli, RelanceProcess};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+fn meta(id: &str, request_id: &str) -> Option<v1::CommandMeta> {
+    Some(v1::CommandMeta {
+        request_id: request_id.into(),
+        cooperative_id: id.into(),
+        expected_version: None,
+        correlation_id: String::new(),
+    })
+}
+
+fn registration(i: usize) -> v1::RegisterRequest {
+    v1::RegisterRequest {
+        meta: meta(&format!("REH-{i:04}"), &format!("reg-{i}")),
+        data: Some(v1::CooperativeRegistered {
+            name: format!("Coopérative {i}"),
+            registry_court: "Tribunal de première instance de Benguérir".into(),
+            registry_number: format!("{i}/2012"),
+            sector: if i % 5 == 0 {
+                v1::Sector::Artisanat
+            } else {
+                v1::Sector::Agriculture
+            } as i32,
+            activity: "apiculture".into(),
+            commune: "Skhour Rhamna".into(),
+            members: 10,
+            employees: 2,
+            registered_on: "2012-05-01".into(),
+        }),
+    }
+}
+
+fn halt(i: usize) -> v1::HaltRequest {
+    v1::HaltRequest {
+        meta: meta(&format!("REH-{i:04}"), &format!("halt-{i}")),
+        data: Some(v1::ActivityHalted {
+            authority: "Autorités publiques".into(),
+            decision_ref: "État d'urgence sanitaire".into(),
+            effective_on: "2020-03-20".into(),
+            reason: "Confinement".into(),
+            scope: v1::HaltScope::Partial as i32,
+            workers_affected: 5,
+        }),
+    }
+}
+
+/// Registers `n` cooperatives and halts every other one; the last reply's position.
+async fn record(node: &RelanceProcess, n: usize) -> u64 {
+    let mut c = node.commands().await;
+    let mut last = 0;
+    for i in 1..=n {
+        last = c
+            .register(registration(i))
+            .await
+            .expect("register")
+            .into_inner()
+            .position;
+        if i % 2 == 0 {
+            last = c.halt(halt(i)).await.expect("halt").into_inner().position;
+        }
+    }
+    last
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_commands_latency_conflicts_lag_and_sizes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = free_port();
+    let node = RelanceProcess::serve(&[
+        "--data-dir",
+        s(dir.path()),
+        "--metrics",
+        &metrics.to_string(),
+    ])
+    .await;
+    let last = record(&node, 6).await;
+    let mut c = node.commands().await;
+    let mut again = halt(2);
+    if let Some(m) = again.meta.as_mut() {
+        m.request_id = "halt-2-again".into();
+    }
+    let refused = c
+        .halt(again)
+        .await
+        .expect_err("second halt of a halted cooperative");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    node.queries()
+        .await
+        .summary(v1::SummaryRequest { min_position: last })
+        .await
+        .expect("caught up");
+
+    let text = http_get(metrics, "/metrics").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for series in [
+        r#"relance_commands_total{command="CooperativeRegistered",outcome="accepted"} 6"#,
+        r#"relance_commands_total{command="ActivityHalted",outcome="accepted"} 3"#,
+        r#"relance_commands_total{command="ActivityHalted",outcome="failed_precondition"} 1"#,
+        "relance_append_seconds_count 9",
+        "relance_append_seconds_bucket{",
+        "relance_append_conflicts_total 0",
+        "relance_projection_lag_events 0",
+        "relance_projection_lag_seconds 0",
+        &format!("relance_projection_checkpoint {last}"),
+        &format!("relance_log_head {last}"),
+        &format!("relance_projection_events_applied_total {last}"),
+        "relance_projection_sled_bytes ",
+        "relance_projection_quarantined_cooperatives 0",
+    ] {
+        assert!(text.contains(series), "missing {series:?} in\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_the_role_positions_and_lag_of_each_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = RelanceProcess::serve(&["--data-dir", s(dir.path())]).await;
+    let last = record(&node, 3).await;
+    node.queries()
+        .await
+        .summary(v1::SummaryRequest { min_position: last })
+        .await
+        .expect("caught up");
+    let (ok, out, err) = cli(
+        &["--server", &node.url(), "status", "--output", "json"],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let n = &status[0];
+    assert_eq!(n["health"], "Serving");
+    assert_eq!(n["role"], "all");
+    assert_eq!(n["backend"], "embedded");
+    assert_eq!(n["log_head"], last);
+    assert_eq!(n["checkpoint"], last);
+    assert_eq!(n["lag_events"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_and_every_acknowledged_event_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = RelanceProcess::serve(&["--data-dir", s(dir.path())]).await;
+    let url = node.url();
+    let mut tasks = Vec::new();
+    for t in 0..8usize {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let channel = tonic::transport::Channel::from_shared(url)
+                .expect("url")
+                .connect()
+                .await
+                .expect("connect");
+            let mut c = v1::cooperative_commands_client::CooperativeCommandsClient::new(channel);
+            let mut acked = Vec::new();
+            for i in 0..200 {
+                match c.register(registration(t * 1000 + i + 1)).await {
+                    Ok(r) => acked.push(r.into_inner().event_id),
+                    Err(_) => break,
+                }
+            }
+            acked
+        }));
+    }
+    // Stop while they write: once some are acknowledged.
+    let mut q = node.queries().await;
+    loop {
+        let s = q
+            .summary(v1::SummaryRequest { min_position: 0 })
+            .await
+            .expect("summary")
+            .into_inner();
+        if s.cooperatives >= 40 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    drop(q);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = node.terminate();
+        (node, status)
+    });
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("task"));
+    }
+    let (_, status) = status.await.expect("terminate");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "a SIGTERM stop is a clean exit: {status:?}"
+    );
+    assert!(acked.len() >= 40, "{} acknowledged", acked.len());
+
+    let node = RelanceProcess::serve(&["--data-dir", s(dir.path())]).await;
+    let mut q = node.queries().await;
+    let summary = q
+        .summary(v1::SummaryRequest { min_position: 0 })
+        .await
+        .expect("summary")
+        .into_inner();
+    let head = summary.position;
+    let summary = q
+        .summary(v1::SummaryRequest { min_position: head })
+        .await
+        .expect("summary")
+        .into_inner();
+    assert!(
+        summary.cooperatives as usize >= acked.len(),
+        "{} kept < {} acknowledged",
+        summary.cooperatives,
+        acked.len()
+    );
+    let (ok, out, err) = cli(&["--server", &node.url(), "audit", "export"], &[]);
+    assert!(ok, "{err}");
+    for id in &acked {
+        assert_eq!(
+            out.matches(id.as_str()).count(),
+            1,
+            "acknowledged event {id} is in the log exactly once"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_imported_into_an_empty_stream_gives_the_same_digest_and_rebuild_agrees() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a");
+    let export = dir.path().join("history.jsonl");
+    let mut node = RelanceProcess::serve(&["--data-dir", s(&a)]).await;
+    let last = record(&node, 12).await;
+    node.queries()
+        .await
+        .summary(v1::SummaryRequest { min_position: last })
+        .await
+        .expect("caught up");
+    let (ok, _, err) = cli(
+        &["--server", &node.url(), "audit", "export", "-o", s(&export)],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let (ok, live, err) = cli(&["--server", &node.url(), "audit", "digest"], &[]);
+    assert!(ok, "{err}");
+    let digest = live.split_whitespace().nth(1).expect("digest").to_owned();
+    assert!(live.contains(&format!("position {last}")), "{live}");
+    node.terminate();
+
+    // The views rebuilt from the log alone.
+    let (ok, out, err) = cli(&["projection", "rebuild", "--data-dir", s(&a)], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("digest {digest}")), "{out}");
+
+    // Restore into an empty JetStream stream, then a projection of it.
+    let nats = NatsServer::start(current_binary()).await;
+    let (ok, out, err) = cli(&["audit", "import", s(&export), "--nats", &nats.url()], &[]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("imported {last} events")), "{out}");
+    let (ok, _, err) = cli(&["audit", "import", s(&export), "--nats", &nats.url()], &[]);
+    assert!(
+        !ok && err.contains("not empty"),
+        "a second import into a non-empty log is refused: {err}"
+    );
+    let projection = RelanceProcess::serve(&[
+        "--nats",
+        &nats.url(),
+        "--role",
+        "projection",
+        "--data-dir",
+        s(&dir.path().join("p")),
+    ])
+    .await;
+    projection
+        .queries()
+        .await
+        .summary(v1::SummaryRequest { min_position: last })
+        .await
+        .expect("caught up");
+    let (ok, restored, err) = cli(&["--server", &projection.url(), "audit", "digest"], &[]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        restored.split_whitespace().nth(1),
+        Some(digest.as_str()),
+        "{restored} vs {live}"
+    );
+}
