@@ -5,6 +5,7 @@ mod audit;
 mod deploy;
 mod distributed;
 mod embedded;
+mod failover;
 mod operations;
 mod partner;
 mod security;

@@ -167,3 +167,194 @@ impl Drop for NatsServer {
         self.kill();
     }
 }
+
+/// A JetStream cluster of nats-server processes on loopback, each with its own store; nodes can
+/// be killed, restarted, or put in lame-duck mode one by one.
+pub struct NatsCluster {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    pub client_ports: Vec<u16>,
+    cluster_ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes of `binary` (which must support clustered JetStream) and waits until
+    /// each says "Server is ready".
+    pub async fn start(binary: &Path, size: usize) -> Self {
+        let mut cluster = Self {
+            binary: binary.to_owned(),
+            dir: tempfile::tempdir().expect("cluster directory"),
+            client_ports: (0..size).map(|_| free_port()).collect(),
+            cluster_ports: (0..size).map(|_| free_port()).collect(),
+            children: (0..size).map(|_| None).collect(),
+        };
+        for node in 0..size {
+            cluster.write_config(node);
+        }
+        for node in 0..size {
+            cluster.launch(node).await;
+        }
+        cluster.wait_for_jetstream().await;
+        cluster
+    }
+
+    /// Waits (bounded) until the cluster's JetStream answers: its meta leader is elected.
+    pub async fn wait_for_jetstream(&self) {
+        let urls: Vec<String> = self.urls().split(',').map(str::to_owned).collect();
+        let client = async_nats::connect(urls).await.expect("connect to the cluster");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let reply = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.request("$JS.API.INFO", "".into()),
+            )
+            .await;
+            if let Ok(Ok(msg)) = reply {
+                if !String::from_utf8_lossy(&msg.payload).contains("\"error\"") {
+                    return;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "the cluster's JetStream never answered");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every node's client URL, comma-separated (what `relance serve --nats` takes).
+    pub fn urls(&self) -> String {
+        self.client_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The server name of node `i` (`n1`, `n2`, …).
+    pub fn name(i: usize) -> String {
+        format!("n{}", i + 1)
+    }
+
+    pub fn pid(&self, node: usize) -> Option<u32> {
+        self.children[node].as_ref().map(Child::id)
+    }
+
+    fn write_config(&self, node: usize) {
+        let store = self.dir.path().join(Self::name(node));
+        std::fs::create_dir_all(&store).expect("store directory");
+        let routes: Vec<String> = self
+            .cluster_ports
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != node)
+            .map(|(_, p)| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        let config = format!(
+            "server_name: {name}\nlisten: 127.0.0.1:{client}\n\
+             jetstream {{ store_dir: \"{store}\", sync_interval: always }}\n\
+             cluster {{ name: relance, listen: 127.0.0.1:{cluster}, routes: [{routes}] }}\n\
+             lame_duck_duration: 30s\nlame_duck_grace_period: 1s\n",
+            name = Self::name(node),
+            client = self.client_ports[node],
+            store = store.display(),
+            cluster = self.cluster_ports[node],
+            routes = routes.join(", "),
+        );
+        std::fs::write(self.config_path(node), config).expect("write node config");
+    }
+
+    fn config_path(&self, node: usize) -> PathBuf {
+        self.dir.path().join(format!("{}.conf", Self::name(node)))
+    }
+
+    /// Starts node `node` (again) on its port and store, and waits until it is ready.
+    pub async fn launch(&mut self, node: usize) {
+        assert!(self.children[node].is_none(), "node {node} is running");
+        let mut child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(self.config_path(node))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        self.children[node] = Some(child);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    // Keep draining so the server never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        let ready = tokio::time::timeout(READY_WITHIN, async {
+            while let Some(line) = rx.recv().await {
+                let ready = line.contains("Server is ready");
+                log.push(line);
+                if ready {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if ready != Ok(true) {
+            self.kill(node);
+            panic!(
+                "cluster node {node} did not become ready:\n{}",
+                log.join("\n")
+            );
+        }
+    }
+
+    /// SIGKILL for node `node`.
+    pub fn kill(&mut self, node: usize) {
+        if let Some(mut child) = self.children[node].take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Lame-duck mode for node `node` (`nats-server --signal ldm=PID`): it moves its leaderships
+    /// and clients away, then exits. Waits for the exit (bounded).
+    pub async fn lame_duck(&mut self, node: usize) {
+        let Some(mut child) = self.children[node].take() else {
+            return;
+        };
+        let status = Command::new(&self.binary)
+            .arg("--signal")
+            .arg(format!("ldm={}", child.id()))
+            .status()
+            .expect("signal lame duck");
+        assert!(status.success(), "nats-server --signal ldm failed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().ok();
+                child.wait().ok();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in 0..self.children.len() {
+            self.kill(node);
+        }
+    }
+}

@@ -679,9 +679,31 @@ impl Inner {
             .await
     }
 
+    /// Runs an idempotent read again while the log is unavailable (a leader election, a
+    /// reconnection), within the same bound and backoff as publishes.
+    async fn reading<T, F, Fut>(&self, what: &str, mut read: F) -> Result<T, LogError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, LogError>>,
+    {
+        let mut backoff = self.config.retry_backoff;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match read().await {
+                Err(LogError::Unavailable(m)) if attempts <= self.config.publish_retries => {
+                    tracing::warn!(what, attempts, error = %m, "read failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
-        if !self.view_is_consistent(&r).await? {
-            return self.conflict_or_duplicate(&r).await;
+        if !self.reading("checking the writer's view", || self.view_is_consistent(&r)).await? {
+            return self.reading("resolving a conflict", || self.conflict_or_duplicate(&r)).await;
         }
         let subject = self.subject(&r.cooperative_id);
         let version = r.expected_version.checked_add(1).ok_or_else(|| {
@@ -706,7 +728,11 @@ impl Inner {
                         ack.stream, self.config.stream
                     )))
                 }
-                Ok(ack) if ack.duplicate => return self.first_result(&r, ack.sequence).await,
+                Ok(ack) if ack.duplicate => {
+                    return self
+                        .reading("reading the first result", || self.first_result(&r, ack.sequence))
+                        .await
+                }
                 Ok(ack) => {
                     return Ok(Appended {
                         position: ack.sequence,
@@ -717,7 +743,9 @@ impl Inner {
                 Err(e) => e,
             };
             match classify(&error) {
-                PublishOutcome::WrongSequence => return self.conflict_or_duplicate(&r).await,
+                PublishOutcome::WrongSequence => {
+                    return self.reading("resolving a conflict", || self.conflict_or_duplicate(&r)).await
+                }
                 PublishOutcome::Permanent => {
                     return Err(LogError::Storage(format!("publishing to {subject} was refused: {error}")))
                 }
@@ -787,7 +815,7 @@ impl EventLog for JetStreamLog {
     }
 
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
-        self.inner.read_cooperative(id).await
+        self.inner.reading("reading a cooperative", || self.inner.read_cooperative(id)).await
     }
 
     async fn read_from(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
@@ -795,19 +823,21 @@ impl EventLog for JetStreamLog {
             return Ok(Vec::new());
         }
         let from = from.max(1);
-        let last = self.inner.last_position().await?;
+        let last = self.last_position().await?;
         if from > last {
             return Ok(Vec::new());
         }
         let wanted = u64::try_from(max).unwrap_or(u64::MAX);
         let bound = last.min(from.saturating_add(wanted - 1));
         self.inner
-            .scan(&self.inner.wildcard, from, bound, max, bound - from + 1)
+            .reading("reading the stream", || {
+                self.inner.scan(&self.inner.wildcard, from, bound, max, bound - from + 1)
+            })
             .await
     }
 
     async fn last_position(&self) -> Result<u64, LogError> {
-        self.inner.last_position().await
+        self.inner.reading("reading the stream state", || self.inner.last_position()).await
     }
 
     async fn follow(&self, from: u64) -> Result<EventStream, LogError> {

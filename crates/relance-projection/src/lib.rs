@@ -581,6 +581,8 @@ fn poisoned() -> ProjectionError {
 /// each failed attempt, up to [`MAX_REFOLLOW_BACKOFF`].
 const REFOLLOW_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_REFOLLOW_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a follower that delivers nothing is checked against the log's head.
+const STALL_CHECK: Duration = Duration::from_secs(3);
 
 /// Follows `log` from the projection's checkpoint and applies events in batches until
 /// `shutdown` turns true. When the log becomes unavailable (a NATS restart, a lost
@@ -607,9 +609,28 @@ pub async fn run(
             Err(e) => e,
             Ok(stream) => {
                 let mut stream = stream.ready_chunks(MAX_BATCH);
+                // A follower can stall without an error (its server left in lame-duck mode,
+                // a consumer lost in a leader change): when nothing arrives for a while but
+                // the log has moved past the checkpoint, follow again.
+                let mut watchdog = tokio::time::interval(STALL_CHECK);
+                watchdog.reset();
+                let mut at_last_check = projection.checkpoint();
                 loop {
                     tokio::select! {
                         () = &mut stop => break 'follow,
+                        _ = watchdog.tick() => {
+                            let checkpoint = projection.checkpoint();
+                            if checkpoint == at_last_check {
+                                if let Ok(head) = log.last_position().await {
+                                    if head > checkpoint {
+                                        break LogError::Unavailable(format!(
+                                            "the follower delivered nothing for {STALL_CHECK:?} while the log is at {head}"
+                                        ));
+                                    }
+                                }
+                            }
+                            at_last_check = checkpoint;
+                        }
                         chunk = stream.next() => {
                             let Some(chunk) = chunk else { break 'follow };
                             let mut events = Vec::with_capacity(chunk.len());

@@ -27,12 +27,29 @@ pub async fn jetstream(
     if let Some(prefix) = subject_prefix {
         config.subject_prefix = prefix.to_owned();
     }
-    let log = JetStreamLog::connect(config).await.with_context(|| {
-        format!(
-            "cannot use the JetStream event log at {}",
-            relance_log_nats::redact_url(url)
-        )
-    })?;
+    // A cluster and its services often start together: while JetStream does not answer yet
+    // (no meta leader, no server up), try again for a bounded time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut pause = Duration::from_millis(200);
+    let log = loop {
+        match JetStreamLog::connect(config.clone()).await {
+            Err(relance_log_nats::ConnectError::Unavailable(why))
+                if std::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(error = %why, "JetStream not available yet, retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => {
+                break other.with_context(|| {
+                    format!(
+                        "cannot use the JetStream event log at {}",
+                        relance_log_nats::redact_url(url)
+                    )
+                })?
+            }
+        }
+    };
     tracing::info!(server_version = log.server_version(), stream = %args.stream, "connected to NATS JetStream");
     Ok(Arc::new(log))
 }
