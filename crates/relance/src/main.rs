@@ -14,6 +14,7 @@ mod token;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    restore_sigpipe();
     let cli = cli::Cli::parse();
     init_tracing(&cli);
     match run(cli).await {
@@ -22,6 +23,18 @@ async fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`relance summary | head`) would
+/// panic; a command-line tool should end quietly instead, as other Unix tools do.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: signal(2) only sets the process-wide disposition of SIGPIPE back to its default;
+    // nothing else in this program installs a SIGPIPE handler that this could race with.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
