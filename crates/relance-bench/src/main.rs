@@ -775,10 +775,15 @@ async fn query_rows(
         } else {
             ("", None)
         };
+        let overloaded = l.errors * 100 > l.requests;
         rows.push(Row {
             row: format!("query {kind} p50/p99/p99.9 at {rate}/s"),
             value: Some(l.p99_us as f64 / 1000.0),
-            shown: fmt_latency(&l),
+            shown: if overloaded {
+                format!("overloaded: {} of {} failed", l.errors, l.requests)
+            } else {
+                fmt_latency(&l)
+            },
             baseline_name: "gRPC health Check, same rate".into(),
             baseline: Some(base.p99_us as f64 / 1000.0),
             baseline_shown: fmt_latency(&base),
@@ -787,8 +792,13 @@ async fn query_rows(
             target: target.into(),
             met,
             note: format!(
-                "{} errors; {appended} appends during it ({}/s asked); {coops} cooperatives",
-                l.errors, plan.query_append_rate
+                "{} of {} requests failed{}; {appended} appends during it ({}/s asked); {coops} cooperatives",
+                l.errors,
+                l.requests,
+                l.first_error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(" (first: {e})")),
+                plan.query_append_rate
             ),
             detail: Some(serde_json::json!({ "relance": l, "baseline": base })),
         });
@@ -936,8 +946,11 @@ fn render(report: &Report) -> String {
     let notes: Vec<&Row> = report.rows.iter().filter(|r| !r.note.is_empty()).collect();
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
+        let mut seen = std::collections::HashSet::new();
         for r in notes {
-            out.push_str(&format!("- {}: {}\n", r.row, r.note));
+            if seen.insert(r.note.as_str()) {
+                out.push_str(&format!("- {}: {}\n", r.row, r.note));
+            }
         }
     }
     if !report.left_out.is_empty() {

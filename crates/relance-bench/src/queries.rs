@@ -23,6 +23,8 @@ pub struct Latency {
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
+    /// The first failure, as `Code: message`.
+    pub first_error: Option<String>,
 }
 
 /// Sends `rate` requests a second for `window`, each made by `call(i)`.
@@ -41,17 +43,21 @@ where
         handles.push(tokio::spawn(async move {
             let sent = Instant::now();
             let r = fut.await;
-            (sent.elapsed(), r.is_ok())
+            (sent.elapsed(), r.err())
         }));
     }
     let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut errors = 0;
+    let mut first_error = None;
     for handle in handles {
-        let (took, ok) = handle.await?;
-        if ok {
-            h.saturating_record(took.as_micros() as u64);
-        } else {
-            errors += 1;
+        let (took, err) = handle.await?;
+        match err {
+            None => h.saturating_record(took.as_micros() as u64),
+            Some(status) => {
+                errors += 1;
+                first_error
+                    .get_or_insert_with(|| format!("{:?}: {}", status.code(), status.message()));
+            }
         }
     }
     Ok(Latency {
@@ -62,6 +68,7 @@ where
         p99_us: h.value_at_quantile(0.99),
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
+        first_error,
     })
 }
 
