@@ -36,7 +36,11 @@ fn principals(dir: &Path) -> Principals {
         tokens.push((role, org, token));
     }
     let file = dir.join("auth.json");
-    std::fs::write(&file, serde_json::json!({ "principals": entries }).to_string()).expect("write auth file");
+    std::fs::write(
+        &file,
+        serde_json::json!({ "principals": entries }).to_string(),
+    )
+    .expect("write auth file");
     Principals { file, tokens }
 }
 
@@ -60,7 +64,11 @@ impl tonic::codec::Codec for RawCodec {
 impl tonic::codec::Encoder for RawCodec {
     type Item = Vec<u8>;
     type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
         bytes::BufMut::put_slice(dst, &item);
         Ok(())
     }
@@ -69,7 +77,10 @@ impl tonic::codec::Encoder for RawCodec {
 impl tonic::codec::Decoder for RawCodec {
     type Item = Vec<u8>;
     type Error = tonic::Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
         let n = bytes::Buf::remaining(src);
         Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
     }
@@ -79,7 +90,10 @@ impl tonic::codec::Decoder for RawCodec {
 /// (path, server streaming).
 fn all_rpcs() -> Vec<(String, bool)> {
     let mut out = Vec::new();
-    for set in [relance_proto::FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
+    for set in [
+        relance_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ] {
         let fds = prost_types::FileDescriptorSet::decode(set).expect("descriptor set");
         for file in &fds.file {
             for service in &file.service {
@@ -100,12 +114,20 @@ fn all_rpcs() -> Vec<(String, bool)> {
 
 /// Calls `path` with an empty message (valid protobuf for every message type); the status
 /// code of the answer (`Ok` when the call went through).
-async fn call(channel: &tonic::transport::Channel, path: &str, streaming: bool, token: Option<&str>) -> Code {
+async fn call(
+    channel: &tonic::transport::Channel,
+    path: &str,
+    streaming: bool,
+    token: Option<&str>,
+) -> Code {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("channel ready");
     let mut req = Request::new(Vec::<u8>::new());
     if let Some(t) = token {
-        req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().expect("ascii"));
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("ascii"),
+        );
     }
     let path = http::uri::PathAndQuery::from_str(path).expect("path");
     if streaming {
@@ -169,14 +191,35 @@ async fn every_role_and_every_rpc_get_exactly_what_the_permission_table_declares
     assert_eq!(checked, rpcs.len() * 6);
     // The table itself says what DESIGN.md says.
     let granted = |role: Role, path: &str| role.grants(permission(path).expect("declared"));
-    assert!(granted(Role::Prefecture, "/relance.v1.CooperativeCommands/Halt"));
-    assert!(!granted(Role::Prefecture, "/relance.v1.CooperativeCommands/GrantSupport"));
-    assert!(granted(Role::Partner, "/relance.v1.CooperativeCommands/GrantSupport"));
-    assert!(!granted(Role::Partner, "/relance.v1.CooperativeCommands/Halt"));
-    assert!(!granted(Role::Reader, "/relance.v1.CooperativeCommands/Register"));
+    assert!(granted(
+        Role::Prefecture,
+        "/relance.v1.CooperativeCommands/Halt"
+    ));
+    assert!(!granted(
+        Role::Prefecture,
+        "/relance.v1.CooperativeCommands/GrantSupport"
+    ));
+    assert!(granted(
+        Role::Partner,
+        "/relance.v1.CooperativeCommands/GrantSupport"
+    ));
+    assert!(!granted(
+        Role::Partner,
+        "/relance.v1.CooperativeCommands/Halt"
+    ));
+    assert!(!granted(
+        Role::Reader,
+        "/relance.v1.CooperativeCommands/Register"
+    ));
     assert!(granted(Role::Reader, "/relance.v1.CooperativeQueries/Get"));
-    assert!(granted(Role::Auditor, "/relance.v1.CooperativeQueries/History"));
-    assert!(!granted(Role::Auditor, "/relance.v1.CooperativeCommands/Retract"));
+    assert!(granted(
+        Role::Auditor,
+        "/relance.v1.CooperativeQueries/History"
+    ));
+    assert!(!granted(
+        Role::Auditor,
+        "/relance.v1.CooperativeCommands/Retract"
+    ));
 }
 
 fn meta(id: &str, request_id: &str) -> Option<v1::CommandMeta> {
@@ -204,7 +247,10 @@ fn registration(name: &str) -> v1::CooperativeRegistered {
 
 fn with_token<T>(msg: T, token: &str) -> Request<T> {
     let mut r = Request::new(msg);
-    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
     r
 }
 
@@ -213,8 +259,20 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
     let dir = tempfile::tempdir().expect("tempdir");
     let p = principals(dir.path());
     let data = dir.path().join("data");
-    let node = RelanceProcess::serve(&["--data-dir", data.to_str().expect("utf8"), "--auth", p.file.to_str().expect("utf8")]).await;
-    let token = |r: Role| p.tokens.iter().find(|(role, _, _)| *role == r).map(|(_, _, t)| t.clone()).expect("token");
+    let node = RelanceProcess::serve(&[
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--auth",
+        p.file.to_str().expect("utf8"),
+    ])
+    .await;
+    let token = |r: Role| {
+        p.tokens
+            .iter()
+            .find(|(role, _, _)| *role == r)
+            .map(|(_, _, t)| t.clone())
+            .expect("token")
+    };
     let mut commands = node.commands().await;
     let mut queries = node.queries().await;
 
@@ -230,13 +288,26 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
             workers_affected: 40,
         }),
     };
-    let err = commands.halt(Request::new(halt.clone())).await.expect_err("anonymous");
+    let err = commands
+        .halt(Request::new(halt.clone()))
+        .await
+        .expect_err("anonymous");
     assert_eq!(err.code(), Code::Unauthenticated);
 
     // The prefecture registers; metadata claiming another organisation is ignored.
-    let mut reg = with_token(v1::RegisterRequest { meta: meta("REH-0002", "r1"), data: Some(registration("Annour")) }, &token(Role::Prefecture));
-    reg.metadata_mut().insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
-    reg.metadata_mut().insert(relance_server::PRINCIPAL_HEADER, "someone-else".parse().expect("ascii"));
+    let mut reg = with_token(
+        v1::RegisterRequest {
+            meta: meta("REH-0002", "r1"),
+            data: Some(registration("Annour")),
+        },
+        &token(Role::Prefecture),
+    );
+    reg.metadata_mut()
+        .insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
+    reg.metadata_mut().insert(
+        relance_server::PRINCIPAL_HEADER,
+        "someone-else".parse().expect("ascii"),
+    );
     let first = commands.register(reg).await.expect("register").into_inner();
 
     // A partner recording support in another organisation's name: refused.
@@ -250,24 +321,50 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
             granted_on: "2020-04-15".into(),
         }),
     };
-    let err = commands.grant_support(with_token(support("INDH", "s1"), &token(Role::Partner))).await.expect_err("other org");
+    let err = commands
+        .grant_support(with_token(support("INDH", "s1"), &token(Role::Partner)))
+        .await
+        .expect_err("other org");
     assert_eq!(err.code(), Code::PermissionDenied);
-    assert!(err.message().contains("support_not_in_own_name"), "{}", err.message());
-    let ok = commands.grant_support(with_token(support("OCP", "s2"), &token(Role::Partner))).await.expect("own name").into_inner();
+    assert!(
+        err.message().contains("support_not_in_own_name"),
+        "{}",
+        err.message()
+    );
+    let ok = commands
+        .grant_support(with_token(support("OCP", "s2"), &token(Role::Partner)))
+        .await
+        .expect("own name")
+        .into_inner();
 
     let history = queries
-        .history(with_token(v1::HistoryRequest { cooperative_id: "REH-0002".into(), min_position: ok.position }, &token(Role::Auditor)))
+        .history(with_token(
+            v1::HistoryRequest {
+                cooperative_id: "REH-0002".into(),
+                min_position: ok.position,
+            },
+            &token(Role::Auditor),
+        ))
         .await
         .expect("auditor reads")
         .into_inner();
     let actors: Vec<(String, String)> = history
         .events
         .iter()
-        .filter_map(|e| e.envelope.as_ref()?.actor.as_ref().map(|a| (a.principal.clone(), a.organisation.clone())))
+        .filter_map(|e| {
+            e.envelope
+                .as_ref()?
+                .actor
+                .as_ref()
+                .map(|a| (a.principal.clone(), a.organisation.clone()))
+        })
         .collect();
     assert_eq!(
         actors,
-        vec![("m.najah".to_owned(), "prefecture".to_owned()), ("ocp-act4community".to_owned(), "OCP".to_owned())]
+        vec![
+            ("m.najah".to_owned(), "prefecture".to_owned()),
+            ("ocp-act4community".to_owned(), "OCP".to_owned())
+        ]
     );
     assert_eq!(history.events.len(), 2, "refused commands wrote nothing");
     assert_eq!(ok.position, first.position + 1);
@@ -287,12 +384,17 @@ fn pki(dir: &Path) -> Pki {
     let ca_key = KeyPair::generate().expect("ca key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "relance test CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "relance test CA");
     let ca = ca_params.self_signed(&ca_key).expect("ca cert");
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf = |names: Vec<String>| {
         let key = KeyPair::generate().expect("key");
-        let cert = CertificateParams::new(names).expect("params").signed_by(&key, &issuer).expect("sign");
+        let cert = CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&key, &issuer)
+            .expect("sign");
         (cert.pem(), key.serialize_pem())
     };
     let (server_cert, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()]);
@@ -332,8 +434,20 @@ async fn mutual_tls_admits_a_client_certificate_of_the_ca_and_nothing_else() {
     ])
     .await;
     let https = format!("https://{}", node.addr);
-    let reader = p.tokens.iter().find(|(r, _, _)| *r == Role::Reader).map(|(_, _, t)| t.clone()).expect("reader");
-    let base = ["--server", https.as_str(), "--token", reader.as_str(), "--ca", &s(&pki.ca)];
+    let reader = p
+        .tokens
+        .iter()
+        .find(|(r, _, _)| *r == Role::Reader)
+        .map(|(_, _, t)| t.clone())
+        .expect("reader");
+    let base = [
+        "--server",
+        https.as_str(),
+        "--token",
+        reader.as_str(),
+        "--ca",
+        &s(&pki.ca),
+    ];
 
     let mut ok_args: Vec<&str> = base.to_vec();
     let (cert, key) = (s(&pki.client_cert), s(&pki.client_key));
@@ -357,37 +471,88 @@ async fn mutual_tls_admits_a_client_certificate_of_the_ca_and_nothing_else() {
 async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let node = RelanceProcess::serve(&["--data-dir", data.to_str().expect("utf8"), "--rate-limit", "0"]).await;
+    let node = RelanceProcess::serve(&[
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--rate-limit",
+        "0",
+    ])
+    .await;
     let mut commands = node.commands().await;
     let mut queries = node.queries().await;
     let before = commands
-        .register(v1::RegisterRequest { meta: meta("REH-0001", "ok-1"), data: Some(registration("Ibdaat Rehamna")) })
+        .register(v1::RegisterRequest {
+            meta: meta("REH-0001", "ok-1"),
+            data: Some(registration("Ibdaat Rehamna")),
+        })
         .await
         .expect("a valid registration")
         .into_inner();
 
     let mut cases: Vec<(&str, v1::RegisterRequest, Code)> = Vec::new();
     for bad_id in ["a.>", "a.b", "*", ">", "a b", "REH\u{0}1", &"x".repeat(65)] {
-        cases.push(("cooperative_id", v1::RegisterRequest { meta: meta(bad_id, "bad-id"), data: Some(registration("x")) }, Code::InvalidArgument));
+        cases.push((
+            "cooperative_id",
+            v1::RegisterRequest {
+                meta: meta(bad_id, "bad-id"),
+                data: Some(registration("x")),
+            },
+            Code::InvalidArgument,
+        ));
     }
     let with = |f: &dyn Fn(&mut v1::CooperativeRegistered)| {
         let mut r = registration("Coopérative");
         f(&mut r);
-        v1::RegisterRequest { meta: meta("REH-0099", "bad-field"), data: Some(r) }
+        v1::RegisterRequest {
+            meta: meta("REH-0099", "bad-field"),
+            data: Some(r),
+        }
     };
-    cases.push(("name", with(&|r| r.name = "n".repeat(201)), Code::InvalidArgument));
-    cases.push(("name", with(&|r| r.name = "Annour\u{7}".into()), Code::InvalidArgument));
-    cases.push(("activity", with(&|r| r.activity = "line\nbreak".into()), Code::InvalidArgument));
-    cases.push(("registered_on", with(&|r| r.registered_on = "1899-12-31".into()), Code::InvalidArgument));
-    cases.push(("registered_on", with(&|r| r.registered_on = "2020-02-30".into()), Code::InvalidArgument));
-    cases.push(("registered_on", with(&|r| r.registered_on = "2999-01-01".into()), Code::FailedPrecondition));
+    cases.push((
+        "name",
+        with(&|r| r.name = "n".repeat(201)),
+        Code::InvalidArgument,
+    ));
+    cases.push((
+        "name",
+        with(&|r| r.name = "Annour\u{7}".into()),
+        Code::InvalidArgument,
+    ));
+    cases.push((
+        "activity",
+        with(&|r| r.activity = "line\nbreak".into()),
+        Code::InvalidArgument,
+    ));
+    cases.push((
+        "registered_on",
+        with(&|r| r.registered_on = "1899-12-31".into()),
+        Code::InvalidArgument,
+    ));
+    cases.push((
+        "registered_on",
+        with(&|r| r.registered_on = "2020-02-30".into()),
+        Code::InvalidArgument,
+    ));
+    cases.push((
+        "registered_on",
+        with(&|r| r.registered_on = "2999-01-01".into()),
+        Code::FailedPrecondition,
+    ));
     cases.push(("sector", with(&|r| r.sector = 99), Code::InvalidArgument));
     cases.push(("sector", with(&|r| r.sector = 0), Code::InvalidArgument));
-    cases.push(("members", with(&|r| r.members = u32::MAX), Code::InvalidArgument));
+    cases.push((
+        "members",
+        with(&|r| r.members = u32::MAX),
+        Code::InvalidArgument,
+    ));
     for (field, req, code) in cases {
         let err = commands.register(req).await.expect_err(field);
         assert_eq!(err.code(), code, "{field}: {}", err.message());
-        assert!(err.message().contains(field), "{field} not named in {:?}", err.message());
+        assert!(
+            err.message().contains(field),
+            "{field} not named in {:?}",
+            err.message()
+        );
     }
     for amount in [-1, i64::MAX, i64::MIN] {
         let mut req = Request::new(v1::GrantSupportRequest {
@@ -400,24 +565,46 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
                 granted_on: "2020-04-15".into(),
             }),
         });
-        req.metadata_mut().insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
+        req.metadata_mut()
+            .insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
         let err = commands.grant_support(req).await.expect_err("bad amount");
-        assert_eq!(err.code(), Code::InvalidArgument, "{amount}: {}", err.message());
-        assert!(err.message().contains("amount_centimes"), "{}", err.message());
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{amount}: {}",
+            err.message()
+        );
+        assert!(
+            err.message().contains("amount_centimes"),
+            "{}",
+            err.message()
+        );
     }
     // A message over the size limit.
-    let huge = v1::RegisterRequest { meta: meta("REH-0098", "huge"), data: Some(with(&|r| r.name = "x".repeat(400_000)).data.expect("data")) };
+    let huge = v1::RegisterRequest {
+        meta: meta("REH-0098", "huge"),
+        data: Some(with(&|r| r.name = "x".repeat(400_000)).data.expect("data")),
+    };
     let err = commands.register(huge).await.expect_err("too large");
     assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
 
     // Nothing was written: the next accepted event comes right after the first one.
     let after = commands
-        .register(v1::RegisterRequest { meta: meta("REH-0003", "ok-2"), data: Some(registration("Annour")) })
+        .register(v1::RegisterRequest {
+            meta: meta("REH-0003", "ok-2"),
+            data: Some(registration("Annour")),
+        })
         .await
         .expect("the server still serves")
         .into_inner();
     assert_eq!(after.position, before.position + 1);
-    let summary = queries.summary(v1::SummaryRequest { min_position: after.position }).await.expect("summary").into_inner();
+    let summary = queries
+        .summary(v1::SummaryRequest {
+            min_position: after.position,
+        })
+        .await
+        .expect("summary")
+        .into_inner();
     assert_eq!(summary.cooperatives, 2);
 }
 
@@ -435,23 +622,135 @@ async fn a_flood_from_one_principal_is_answered_resource_exhausted_and_others_st
         "5",
     ])
     .await;
-    let token = |r: Role| p.tokens.iter().find(|(role, _, _)| *role == r).map(|(_, _, t)| t.clone()).expect("token");
+    let token = |r: Role| {
+        p.tokens
+            .iter()
+            .find(|(role, _, _)| *role == r)
+            .map(|(_, _, t)| t.clone())
+            .expect("token")
+    };
     let mut queries = node.queries().await;
     let reader = token(Role::Reader);
     let mut exhausted = 0;
     let mut served = 0;
     for _ in 0..60 {
-        match queries.summary(with_token(v1::SummaryRequest { min_position: 0 }, &reader)).await {
+        match queries
+            .summary(with_token(v1::SummaryRequest { min_position: 0 }, &reader))
+            .await
+        {
             Ok(_) => served += 1,
             Err(s) if s.code() == Code::ResourceExhausted => exhausted += 1,
             Err(s) => panic!("unexpected {s:?}"),
         }
     }
     assert!(served >= 10, "the burst is served ({served})");
-    assert!(exhausted >= 30, "the flood is limited ({exhausted} refused)");
+    assert!(
+        exhausted >= 30,
+        "the flood is limited ({exhausted} refused)"
+    );
     // Another principal is not affected.
     queries
-        .summary(with_token(v1::SummaryRequest { min_position: 0 }, &token(Role::Auditor)))
+        .summary(with_token(
+            v1::SummaryRequest { min_position: 0 },
+            &token(Role::Auditor),
+        ))
         .await
         .expect("another principal still gets through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_deploy_nats_permissions_a_partner_reads_but_cannot_publish_delete_or_purge() {
+    use relance_tests::nats::{current_binary, NatsServer};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats/permissions.conf");
+    std::fs::copy(&deploy, dir.path().join("permissions.conf")).expect("copy permissions.conf");
+    let config = dir.path().join("relance.conf");
+    std::fs::write(&config, "include ./permissions.conf\n").expect("write config");
+    let nats = NatsServer::start_with_config(current_binary(), &config).await;
+    let port = nats.url().rsplit(':').next().expect("port").to_owned();
+    let as_user = |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{port}");
+
+    // The services work under their own users.
+    let command = RelanceProcess::serve(&[
+        "--nats",
+        &as_user("command", "change-me-command"),
+        "--role",
+        "command",
+    ])
+    .await;
+    let reply = command
+        .commands()
+        .await
+        .register(v1::RegisterRequest {
+            meta: meta("REH-0001", "r1"),
+            data: Some(registration("Ibdaat Rehamna")),
+        })
+        .await
+        .expect("the command user writes")
+        .into_inner();
+    let data = dir.path().join("projection");
+    let projection = RelanceProcess::serve(&[
+        "--nats",
+        &as_user("projection", "change-me-projection"),
+        "--role",
+        "projection",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+    ])
+    .await;
+    let view = projection
+        .queries()
+        .await
+        .get(v1::GetRequest {
+            cooperative_id: "REH-0001".into(),
+            min_position: reply.position,
+        })
+        .await
+        .expect("the projection user reads")
+        .into_inner();
+    assert_eq!(view.name, "Ibdaat Rehamna");
+
+    // A partner reads the stream…
+    let partner = async_nats::ConnectOptions::with_user_and_password(
+        "partner-ocp".into(),
+        "change-me-ocp".into(),
+    )
+    .connect(format!("127.0.0.1:{port}"))
+    .await
+    .expect("partner connects");
+    // A denied request gets no answer: it times out, so keep the timeout short.
+    let js = async_nats::jetstream::ContextBuilder::new()
+        .timeout(std::time::Duration::from_secs(2))
+        .build(partner);
+    let stream = js
+        .get_stream("RELANCE_EVENTS")
+        .await
+        .expect("partner sees the stream");
+    let first = stream
+        .get_raw_message(reply.position)
+        .await
+        .expect("partner reads an event");
+    assert_eq!(first.subject.as_str(), "relance.v1.coop.REH-0001");
+    // …but cannot write, delete or purge.
+    let publish = async {
+        js.publish("relance.v1.coop.REH-0001", "forged".into())
+            .await?
+            .await
+    };
+    let published = tokio::time::timeout(std::time::Duration::from_secs(10), publish).await;
+    assert!(
+        !matches!(published, Ok(Ok(_))),
+        "a partner published an event: {published:?}"
+    );
+    assert!(
+        js.delete_stream("RELANCE_EVENTS").await.is_err(),
+        "a partner deleted the stream"
+    );
+    let mut stream = js
+        .get_stream("RELANCE_EVENTS")
+        .await
+        .expect("stream still there");
+    assert!(stream.purge().await.is_err(), "a partner purged the stream");
+    let info = stream.info().await.expect("info");
+    assert_eq!(info.state.messages, 1, "nothing was added or removed");
 }

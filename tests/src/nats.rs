@@ -70,16 +70,29 @@ pub struct NatsServer {
     store: tempfile::TempDir,
     port: Option<u16>,
     child: Option<Child>,
+    /// A configuration file (`-c`), e.g. one with accounts and users.
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
     /// Starts `binary` on a port it picks itself (`-p -1`).
     pub async fn start(binary: &Path) -> Self {
+        Self::start_with(binary, None).await
+    }
+
+    /// Starts `binary` with a configuration file; address, port and store still come from the
+    /// command line, so the file must not set `listen`, `port` or a `jetstream` store.
+    pub async fn start_with_config(binary: &Path, config: &Path) -> Self {
+        Self::start_with(binary, Some(config.to_owned())).await
+    }
+
+    async fn start_with(binary: &Path, config: Option<PathBuf>) -> Self {
         let mut server = Self {
             binary: binary.to_owned(),
             store: tempfile::tempdir().expect("temporary store directory"),
             port: None,
             child: None,
+            config,
         };
         server.launch().await;
         server
@@ -108,6 +121,11 @@ impl NatsServer {
         assert!(self.child.is_none(), "already running");
         let port = self.port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
         let mut child = Command::new(&self.binary)
+            .args(
+                self.config
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("-c"), c.as_os_str()]),
+            )
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(self.store.path())
             .stdin(Stdio::null())
@@ -209,7 +227,9 @@ impl NatsCluster {
     /// Waits (bounded) until the cluster's JetStream answers: its meta leader is elected.
     pub async fn wait_for_jetstream(&self) {
         let urls: Vec<String> = self.urls().split(',').map(str::to_owned).collect();
-        let client = async_nats::connect(urls).await.expect("connect to the cluster");
+        let client = async_nats::connect(urls)
+            .await
+            .expect("connect to the cluster");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let reply = tokio::time::timeout(
@@ -222,7 +242,10 @@ impl NatsCluster {
                     return;
                 }
             }
-            assert!(std::time::Instant::now() < deadline, "the cluster's JetStream never answered");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cluster's JetStream never answered"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
