@@ -38,7 +38,7 @@ fn registration(i: usize) -> v1::RegisterRequest {
             name: format!("Coopérative {i}"),
             registry_court: "Tribunal de première instance de Benguérir".into(),
             registry_number: format!("{i}/2012"),
-            sector: if i % 5 == 0 {
+            sector: if i.is_multiple_of(5) {
                 v1::Sector::Artisanat
             } else {
                 v1::Sector::Agriculture

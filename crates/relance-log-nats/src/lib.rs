@@ -702,8 +702,13 @@ impl Inner {
     }
 
     async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
-        if !self.reading("checking the writer's view", || self.view_is_consistent(&r)).await? {
-            return self.reading("resolving a conflict", || self.conflict_or_duplicate(&r)).await;
+        if !self
+            .reading("checking the writer's view", || self.view_is_consistent(&r))
+            .await?
+        {
+            return self
+                .reading("resolving a conflict", || self.conflict_or_duplicate(&r))
+                .await;
         }
         let subject = self.subject(&r.cooperative_id);
         let version = r.expected_version.checked_add(1).ok_or_else(|| {
@@ -730,7 +735,9 @@ impl Inner {
                 }
                 Ok(ack) if ack.duplicate => {
                     return self
-                        .reading("reading the first result", || self.first_result(&r, ack.sequence))
+                        .reading("reading the first result", || {
+                            self.first_result(&r, ack.sequence)
+                        })
                         .await
                 }
                 Ok(ack) => {
@@ -815,7 +822,9 @@ impl EventLog for JetStreamLog {
     }
 
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
-        self.inner.reading("reading a cooperative", || self.inner.read_cooperative(id)).await
+        self.inner
+            .reading("reading a cooperative", || self.inner.read_cooperative(id))
+            .await
     }
 
     async fn read_from(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
@@ -831,13 +840,16 @@ impl EventLog for JetStreamLog {
         let bound = last.min(from.saturating_add(wanted - 1));
         self.inner
             .reading("reading the stream", || {
-                self.inner.scan(&self.inner.wildcard, from, bound, max, bound - from + 1)
+                self.inner
+                    .scan(&self.inner.wildcard, from, bound, max, bound - from + 1)
             })
             .await
     }
 
     async fn last_position(&self) -> Result<u64, LogError> {
-        self.inner.reading("reading the stream state", || self.inner.last_position()).await
+        self.inner
+            .reading("reading the stream state", || self.inner.last_position())
+            .await
     }
 
     async fn follow(&self, from: u64) -> Result<EventStream, LogError> {

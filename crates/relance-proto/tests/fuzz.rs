@@ -3,15 +3,21 @@
 //! Run longer with `PROPTEST_CASES=100000 cargo test -p relance-proto --test fuzz`; the default
 //! (a few thousand cases per property) runs in CI.
 
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 use relance_domain as d;
 use relance_proto::v1;
 use relance_proto::CommandRequest as _;
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(4096);
-    ProptestConfig { cases, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(4096);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
 }
 
 /// Any string, biased towards the characters that matter (subjects, controls, unicode).
@@ -25,57 +31,77 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn meta() -> impl Strategy<Value = Option<v1::CommandMeta>> {
-    proptest::option::of((text(), text(), proptest::option::of(any::<u64>()), text()).prop_map(
-        |(request_id, cooperative_id, expected_version, correlation_id)| v1::CommandMeta {
-            request_id,
-            cooperative_id,
-            expected_version,
-            correlation_id,
-        },
-    ))
+    proptest::option::of(
+        (text(), text(), proptest::option::of(any::<u64>()), text()).prop_map(
+            |(request_id, cooperative_id, expected_version, correlation_id)| v1::CommandMeta {
+                request_id,
+                cooperative_id,
+                expected_version,
+                correlation_id,
+            },
+        ),
+    )
 }
 
 fn halted() -> impl Strategy<Value = v1::ActivityHalted> {
-    (text(), text(), text(), text(), any::<i32>(), any::<u32>()).prop_map(|(a, b, c, d, scope, w)| {
-        v1::ActivityHalted {
+    (text(), text(), text(), text(), any::<i32>(), any::<u32>()).prop_map(
+        |(a, b, c, d, scope, w)| v1::ActivityHalted {
             authority: a,
             decision_ref: b,
             effective_on: c,
             reason: d,
             scope,
             workers_affected: w,
-        }
-    })
+        },
+    )
 }
 
 fn support() -> impl Strategy<Value = v1::SupportGranted> {
-    (text(), any::<i32>(), proptest::option::of(any::<i64>()), text(), text()).prop_map(
-        |(partner, kind, amount_centimes, description, granted_on)| v1::SupportGranted {
-            partner,
-            kind,
-            amount_centimes,
-            description,
-            granted_on,
-        },
+    (
+        text(),
+        any::<i32>(),
+        proptest::option::of(any::<i64>()),
+        text(),
+        text(),
     )
+        .prop_map(
+            |(partner, kind, amount_centimes, description, granted_on)| v1::SupportGranted {
+                partner,
+                kind,
+                amount_centimes,
+                description,
+                granted_on,
+            },
+        )
 }
 
 fn registered() -> impl Strategy<Value = v1::CooperativeRegistered> {
-    (text(), text(), text(), any::<i32>(), text(), text(), any::<u32>(), any::<u32>(), text()).prop_map(
-        |(name, court, number, sector, activity, commune, members, employees, on)| {
-            v1::CooperativeRegistered {
-                name,
-                registry_court: court,
-                registry_number: number,
-                sector,
-                activity,
-                commune,
-                members,
-                employees,
-                registered_on: on,
-            }
-        },
+    (
+        text(),
+        text(),
+        text(),
+        any::<i32>(),
+        text(),
+        text(),
+        any::<u32>(),
+        any::<u32>(),
+        text(),
     )
+        .prop_map(
+            |(name, court, number, sector, activity, commune, members, employees, on)| {
+                v1::CooperativeRegistered {
+                    name,
+                    registry_court: court,
+                    registry_number: number,
+                    sector,
+                    activity,
+                    commune,
+                    members,
+                    employees,
+                    registered_on: on,
+                }
+            },
+        )
 }
 
 fn context(id: d::CoopId) -> d::Context {
@@ -85,7 +111,10 @@ fn context(id: d::CoopId) -> d::Context {
         request_id: "req".into(),
         correlation_id: String::new(),
         recorded_at_ms: 1_590_000_000_000,
-        actor: d::Actor { principal: "p".into(), organisation: "OCP".into() },
+        actor: d::Actor {
+            principal: "p".into(),
+            organisation: "OCP".into(),
+        },
         expected_version: None,
     }
 }

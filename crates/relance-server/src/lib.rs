@@ -2,12 +2,12 @@
 //! projection's views), standard health and reflection, and [`Node`], which wires an event
 //! log, a projection and the services for `relance serve` and `relance demo`.
 
-pub mod auth;
 mod audit;
+pub mod auth;
 mod commands;
 pub mod metrics;
-mod node_status;
 mod node;
+mod node_status;
 mod principal;
 mod queries;
 mod status;

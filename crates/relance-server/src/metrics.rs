@@ -166,7 +166,8 @@ impl Metrics {
         self.checkpoint
             .set(i64::try_from(checkpoint).unwrap_or(i64::MAX));
         if let Ok(q) = p.quarantined() {
-            self.quarantined.set(i64::try_from(q.len()).unwrap_or(i64::MAX));
+            self.quarantined
+                .set(i64::try_from(q.len()).unwrap_or(i64::MAX));
         }
         self.projection_bytes
             .set(i64::try_from(p.size_on_disk()).unwrap_or(i64::MAX));

@@ -22,7 +22,10 @@ pub async fn open_log(data_dir: &Path, nats: &NatsArgs) -> Result<Arc<dyn EventL
                 .with_context(|| format!("cannot create {}", data_dir.display()))?;
             Ok(Arc::new(
                 relance_log::embedded::SledLog::open(data_dir.join("log")).with_context(|| {
-                    format!("cannot open the event log in {} (is a node still running on it?)", data_dir.display())
+                    format!(
+                        "cannot open the event log in {} (is a node still running on it?)",
+                        data_dir.display()
+                    )
                 })?,
             ))
         }
@@ -38,7 +41,8 @@ pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
         let probe = relance_log::embedded::open_db(&dir)
             .with_context(|| format!("{} is in use: stop the node first", dir.display()))?;
         drop(probe);
-        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove {}", dir.display()))?;
     }
     let projection = Projection::open(&dir)?;
     let head = log.last_position().await?;
@@ -54,7 +58,10 @@ pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
     }
     progress.done();
     projection.flush().await?;
-    println!("rebuilt the projection up to position {}", projection.checkpoint());
+    println!(
+        "rebuilt the projection up to position {}",
+        projection.checkpoint()
+    );
     println!("digest {}", projection.digest()?);
     Ok(())
 }
@@ -70,7 +77,10 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
     };
     let report = relance_audit::verify(open()?, &relance_audit::VerifyOptions::default(), &mut ())?;
     if let Some(first) = report.findings.first() {
-        bail!("{} does not verify ({first}); nothing imported", file.display());
+        bail!(
+            "{} does not verify ({first}); nothing imported",
+            file.display()
+        );
     }
     let log = open_log(data_dir, nats).await?;
     let head = log.last_position().await?;
@@ -86,7 +96,9 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
         if text.trim().is_empty() {
             continue;
         }
-        let relance_audit::Line::Event { position, envelope } = relance_audit::parse_line(i + 1, &text)? else {
+        let relance_audit::Line::Event { position, envelope } =
+            relance_audit::parse_line(i + 1, &text)?
+        else {
             continue;
         };
         let coop = envelope.cooperative_id.to_string();
@@ -103,7 +115,13 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
                 payload: relance_proto::encode_envelope(&envelope),
             })
             .await
-            .with_context(|| format!("line {}: cooperative {coop} version {}", i + 1, envelope.version))?;
+            .with_context(|| {
+                format!(
+                    "line {}: cooperative {coop} version {}",
+                    i + 1,
+                    envelope.version
+                )
+            })?;
         if appended.duplicate || appended.version != envelope.version {
             bail!(
                 "line {}: cooperative {coop} version {} was stored as version {} (duplicate: {})",

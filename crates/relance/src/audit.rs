@@ -174,7 +174,11 @@ pub fn as_of(at: &AtArgs) -> Result<Option<v1::AsOf>> {
 
 pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::Import { file, data_dir, nats } => crate::admin::import(&file, &data_dir, &nats).await,
+        AuditCommand::Import {
+            file,
+            data_dir,
+            nats,
+        } => crate::admin::import(&file, &data_dir, &nats).await,
         AuditCommand::Export {
             from,
             to,
