@@ -14,7 +14,7 @@ mod token;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    restore_sigpipe();
+    quiet_on_closed_stdout();
     let cli = cli::Cli::parse();
     init_tracing(&cli);
     match run(cli).await {
@@ -26,16 +26,23 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Rust ignores SIGPIPE, so printing into a closed pipe (`relance summary | head`) would
-/// panic; a command-line tool should end quietly instead, as other Unix tools do.
-fn restore_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: signal(2) only sets the process-wide disposition of SIGPIPE back to its default;
-    // nothing else in this program installs a SIGPIPE handler that this could race with.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+/// Printing into a closed pipe (`relance summary | head`) makes `println!` panic; a
+/// command-line tool should end quietly instead, as other Unix tools do. (Restoring the default
+/// SIGPIPE action would also kill the process when a network peer closes a socket.)
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn init_tracing(cli: &cli::Cli) {
