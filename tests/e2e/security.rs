@@ -368,6 +368,42 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
     );
     assert_eq!(history.events.len(), 2, "refused commands wrote nothing");
     assert_eq!(ok.position, first.position + 1);
+
+    // An auditor's token exports the history; a reader's does not.
+    let (exported, out, err) = cli(
+        &[
+            "--server",
+            &node.url(),
+            "--token",
+            &token(Role::Auditor),
+            "audit",
+            "export",
+        ],
+        &[],
+    );
+    assert!(exported, "the auditor's export failed: {err}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("\"kind\":\"event\""))
+            .count(),
+        2,
+        "{out}"
+    );
+    let (exported, _, err) = cli(
+        &[
+            "--server",
+            &node.url(),
+            "--token",
+            &token(Role::Reader),
+            "audit",
+            "export",
+        ],
+        &[],
+    );
+    assert!(
+        !exported && err.contains("PermissionDenied"),
+        "a reader exported: {err}"
+    );
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.

@@ -118,6 +118,23 @@ impl Metrics {
             "Cooperatives whose hash chain broke: their events are no longer applied",
             quarantined.clone(),
         );
+        // Every command type shows from the start (at 0), not only once one has been handled.
+        for command in [
+            "CooperativeRegistered",
+            "ActivityHalted",
+            "ReorientationDeclared",
+            "AuthorizationObtained",
+            "SupportGranted",
+            "SalesChannelOpened",
+            "ActivityResumed",
+            "HeadcountReported",
+            "EventRetracted",
+        ] {
+            let _zero = commands.get_or_create(&CommandLabels {
+                command: command.to_owned(),
+                outcome: "accepted".to_owned(),
+            });
+        }
         Self {
             registry,
             commands,
