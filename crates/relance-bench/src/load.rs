@@ -287,3 +287,27 @@ pub async fn postgres_cleanup(conninfo: &str) {
             .await;
     }
 }
+
+/// One task of the breakdown row: the message get `JetStreamLog::append` sends before each
+/// publish (`view_is_consistent`), alone, in a loop over the first `span` positions.
+pub async fn message_get_worker(
+    stream: async_nats::jetstream::stream::Stream<()>,
+    span: u64,
+    task: usize,
+    ctl: Arc<Ctl>,
+    barrier: Arc<tokio::sync::Barrier>,
+) -> Result<()> {
+    barrier.wait().await;
+    let mut seq = task as u64;
+    while !ctl.stopped() {
+        stream
+            .raw_message_builder()
+            .sequence(1 + seq % span.max(1))
+            .send()
+            .await
+            .map_err(|e| anyhow!("message get: {e}"))?;
+        ctl.tick();
+        seq += 7;
+    }
+    Ok(())
+}

@@ -46,6 +46,10 @@ struct Args {
     /// Events in the catch-up stream (default 1,000,000; 50,000 with --quick).
     #[arg(long)]
     events: Option<u64>,
+    /// The national-scale rebuild: 10,000,000 events over 35,000 cooperatives, catch-up rows
+    /// only (unless --only says otherwise).
+    #[arg(long)]
+    national: bool,
     /// Cooperatives in the catch-up stream (default 10,000; 2,500 with --quick).
     #[arg(long)]
     coops: Option<u64>,
@@ -276,7 +280,9 @@ fn plan(args: &Args) -> Plan {
         SyncChoice::Both
     });
     let window = args.window.unwrap_or(if quick { 1.0 } else { 5.0 });
-    let parts = if args.only.is_empty() {
+    let parts = if args.only.is_empty() && args.national {
+        vec![Part::Catchup]
+    } else if args.only.is_empty() {
         vec![
             Part::AppendJetstream,
             Part::AppendEmbedded,
@@ -290,10 +296,16 @@ fn plan(args: &Args) -> Plan {
     };
     Plan {
         quick,
-        events: args
-            .events
-            .unwrap_or(if quick { 50_000 } else { 1_000_000 }),
-        coops: args.coops.unwrap_or(if quick { 2_500 } else { 10_000 }),
+        events: args.events.unwrap_or(match (args.national, quick) {
+            (true, _) => 10_000_000,
+            (false, true) => 50_000,
+            (false, false) => 1_000_000,
+        }),
+        coops: args.coops.unwrap_or(match (args.national, quick) {
+            (true, _) => 35_000,
+            (false, true) => 2_500,
+            (false, false) => 10_000,
+        }),
         syncs: match sync {
             SyncChoice::Default => vec![Sync::Default],
             SyncChoice::Always => vec![Sync::Always],
@@ -414,9 +426,12 @@ async fn bench(args: Args) -> Result<()> {
     if !plan.has(Part::Audit) {
         left_out.push("audit (not asked for with --only)".into());
     }
-    left_out.push(
-        "national-scale run (35,000 cooperatives, 10,000,000 events): run `--only catchup --events 10000000 --coops 35000`".into(),
-    );
+    if !args.national {
+        left_out.push(
+            "national-scale rebuild (35,000 cooperatives, 10,000,000 events): run with --national"
+                .into(),
+        );
+    }
 
     let report = Report {
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -490,7 +505,17 @@ async fn append_jetstream(
             load::raw_nats_worker(js2.clone(), t.clone(), task, ctl, barrier)
         })
         .await?;
-        eprintln!("  {}", fmt_rate(raw));
+        eprintln!("  {}; message get alone", fmt_rate(raw));
+        let stream = js
+            .get_stream_no_info("RELANCE_EVENTS")
+            .await
+            .map_err(|e| anyhow!("RELANCE_EVENTS: {e}"))?;
+        let span = (c * load::COOPS_PER_TASK) as u64;
+        let get = load::run(c, plan.window, move |task, ctl, barrier| {
+            load::message_get_worker(stream.clone(), span, task, ctl, barrier)
+        })
+        .await?;
+        eprintln!("  {}", fmt_rate(get));
         js_rates.push((sync, c, relance));
         if plan.has(Part::AppendJetstream) {
             let r = Row::rate(
@@ -506,6 +531,18 @@ async fn append_jetstream(
                 r
             };
             rows.push(r.note("gRPC → decide → publish with expected subject sequence → ack"));
+            rows.push(
+                Row::rate(
+                    format!(
+                        "  breakdown: message get alone c={c} (sync {})",
+                        sync.label()
+                    ),
+                    get,
+                    "raw async-nats publish+ack",
+                    raw,
+                )
+                .note("STREAM.MSG.GET, the read JetStreamLog::append sends before each publish"),
+            );
         }
     }
     node.stop().await?;
