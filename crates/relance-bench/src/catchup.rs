@@ -125,8 +125,11 @@ pub async fn rebuild_in_child(url: &str, dir: &Path, head: u64) -> Result<Rebuil
         .arg("--head")
         .arg(head.to_string())
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .output()
+        // Not `output()`: tokio's captures stderr too, and the child's progress would be lost.
+        .spawn()?
+        .wait_with_output()
         .await?;
     if !out.status.success() {
         bail!("the rebuild child failed: {}", out.status);
