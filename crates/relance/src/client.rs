@@ -177,59 +177,22 @@ fn pick<T: Copy>(
     })
 }
 
-fn sector(raw: &str) -> Result<i32> {
-    let s = pick(
-        "sector",
-        raw,
-        d::Sector::parse,
-        d::Sector::ALL,
-        d::Sector::as_str,
-    )?;
-    Ok(relance_proto::sector_to_wire(s) as i32)
+/// `fn NAME(raw) -> wire value`: parses a flag's snake_case value of a domain enum.
+macro_rules! flag_enum {
+    ($($name:ident: $flag:literal, $domain:ident => $to_wire:ident;)+) => {$(
+        fn $name(raw: &str) -> Result<i32> {
+            let v = pick($flag, raw, d::$domain::parse, d::$domain::ALL, d::$domain::as_str)?;
+            Ok(relance_proto::$to_wire(v) as i32)
+        }
+    )+};
 }
 
-fn scope(raw: &str) -> Result<i32> {
-    let s = pick(
-        "scope",
-        raw,
-        d::HaltScope::parse,
-        d::HaltScope::ALL,
-        d::HaltScope::as_str,
-    )?;
-    Ok(relance_proto::scope_to_wire(s) as i32)
-}
-
-fn support_kind(raw: &str) -> Result<i32> {
-    let s = pick(
-        "kind",
-        raw,
-        d::SupportKind::parse,
-        d::SupportKind::ALL,
-        d::SupportKind::as_str,
-    )?;
-    Ok(relance_proto::support_kind_to_wire(s) as i32)
-}
-
-fn channel(raw: &str) -> Result<i32> {
-    let s = pick(
-        "channel",
-        raw,
-        d::ChannelKind::parse,
-        d::ChannelKind::ALL,
-        d::ChannelKind::as_str,
-    )?;
-    Ok(relance_proto::channel_to_wire(s) as i32)
-}
-
-fn standing(raw: &str) -> Result<i32> {
-    let s = pick(
-        "standing",
-        raw,
-        d::Standing::parse,
-        d::Standing::ALL,
-        d::Standing::as_str,
-    )?;
-    Ok(relance_proto::standing_to_wire(s) as i32)
+flag_enum! {
+    sector: "sector", Sector => sector_to_wire;
+    scope: "scope", HaltScope => scope_to_wire;
+    support_kind: "kind", SupportKind => support_kind_to_wire;
+    channel: "channel", ChannelKind => channel_to_wire;
+    standing: "standing", Standing => standing_to_wire;
 }
 
 /// `relance coop …`
