@@ -140,16 +140,21 @@ pub fn open_db(dir: &Path) -> sled::Result<sled::Db> {
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         match sled::Config::new().path(dir).open() {
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    && std::time::Instant::now() < deadline =>
-            {
+            Err(sled::Error::Io(e)) if is_lock_busy(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(std::time::Duration::from_millis(100));
             }
             other => return other,
         }
     }
+}
+
+/// sled reports a held lock as an I/O error wrapping `WouldBlock` (or with that text).
+fn is_lock_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.to_string().contains("could not acquire lock")
+        || e.get_ref()
+            .is_some_and(|inner| inner.to_string().contains("WouldBlock"))
 }
 
 impl SledLog {
@@ -342,5 +347,26 @@ impl EventLog for SledLog {
 
     fn backend(&self) -> &'static str {
         "embedded"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_db_waits_for_a_lock_released_by_a_handle_dropped_meanwhile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let held = sled::Config::new().path(dir.path()).open().expect("first open");
+        // While the first handle lives, a plain open fails on the lock…
+        let busy = sled::Config::new().path(dir.path()).open();
+        assert!(matches!(&busy, Err(sled::Error::Io(e)) if is_lock_busy(e)), "{busy:?}");
+        // …and open_db waits until it is released.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(held);
+        });
+        open_db(dir.path()).expect("opens once the lock is released");
+        releaser.join().expect("join");
     }
 }
