@@ -173,7 +173,13 @@ struct Inner {
     stream: Stream<()>,
     wildcard: String,
     server_version: String,
+    /// (version, position) of each cooperative's last event this process wrote or read: a
+    /// writer whose view matches needs no message get to prove it holds together.
+    known_heads: std::sync::Mutex<std::collections::HashMap<CoopId, (u64, u64)>>,
 }
+
+/// Most cooperatives whose last event is remembered (then the memory starts again).
+const KNOWN_HEADS: usize = 100_000;
 
 /// `url` (comma-separated addresses) with any password replaced by `***`, for logs and errors.
 pub fn redact_url(url: &str) -> String {
@@ -248,6 +254,7 @@ impl JetStreamLog {
                 stream,
                 wildcard,
                 server_version,
+                known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -610,6 +617,7 @@ impl Inner {
                 last.position
             )));
         }
+        self.remember_head(id, last.version, last.position);
         Ok(events)
     }
 
@@ -629,10 +637,32 @@ impl Inner {
         match (r.expected_version, r.expected_last_position) {
             (0, 0) => Ok(true),
             (0, _) | (_, 0) => Ok(false),
+            (version, position)
+                if self.known_head(&r.cooperative_id) == Some((version, position)) =>
+            {
+                Ok(true)
+            }
             (version, position) => Ok(self
                 .get(position)
                 .await?
                 .is_some_and(|e| e.cooperative_id == r.cooperative_id && e.version == version)),
+        }
+    }
+
+    fn known_head(&self, coop: &CoopId) -> Option<(u64, u64)> {
+        self.known_heads.lock().ok()?.get(coop).copied()
+    }
+
+    /// Remembers that `coop`'s event at `version` is at stream position `position`.
+    fn remember_head(&self, coop: &CoopId, version: u64, position: u64) {
+        if let Ok(mut heads) = self.known_heads.lock() {
+            if heads.len() >= KNOWN_HEADS && !heads.contains_key(coop) {
+                heads.clear();
+            }
+            let entry = heads.entry(coop.clone()).or_insert((version, position));
+            if version >= entry.0 {
+                *entry = (version, position);
+            }
         }
     }
 
@@ -741,11 +771,12 @@ impl Inner {
                         .await
                 }
                 Ok(ack) => {
+                    self.remember_head(&r.cooperative_id, version, ack.sequence);
                     return Ok(Appended {
                         position: ack.sequence,
                         version,
                         duplicate: false,
-                    })
+                    });
                 }
                 Err(e) => e,
             };

@@ -33,6 +33,10 @@ struct Inner {
     tree: sled::Tree,
     /// Serialises appends; holds the next position to assign.
     writer: Mutex<u64>,
+    /// Highest position applied (not necessarily flushed yet).
+    applied: std::sync::atomic::AtomicU64,
+    /// One flush at a time; a flush covers every append applied before it started.
+    flushing: Mutex<()>,
     durable: watch::Sender<u64>,
 }
 
@@ -136,10 +140,19 @@ fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
 /// Opens a sled database, waiting (at most 10 s) for its file lock when the previous handle in
 /// this process was just dropped: sled 0.34 releases the lock from background threads.
 pub fn open_db(dir: &Path) -> sled::Result<sled::Db> {
+    open_db_with_cache(dir, 256 * 1024 * 1024)
+}
+
+/// [`open_db`] with a page cache of `cache_bytes` (sled's default is 1 GiB).
+pub fn open_db_with_cache(dir: &Path, cache_bytes: u64) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_millis(1);
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             Err(sled::Error::Io(e)) if is_lock_busy(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(std::time::Duration::from_millis(100));
@@ -177,6 +190,8 @@ impl SledLog {
                 db,
                 tree,
                 writer: Mutex::new(last + 1),
+                applied: std::sync::atomic::AtomicU64::new(last),
+                flushing: Mutex::new(()),
                 durable,
             }),
         })
@@ -206,7 +221,21 @@ impl SledLog {
         decode_record(position, &bytes)
     }
 
+    /// Makes everything up to `position` durable. Group commit: appends waiting while a flush
+    /// runs are usually covered by it, or share the next one.
     async fn flush_through(&self, position: u64) -> Result<(), LogError> {
+        if self.durable() >= position {
+            return Ok(());
+        }
+        let _one_at_a_time = self.inner.flushing.lock().await;
+        if self.durable() >= position {
+            return Ok(());
+        }
+        let position = self
+            .inner
+            .applied
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .max(position);
         // sled 0.34's flush_async can stall under concurrent callers: flush on the blocking pool.
         let tree = self.inner.tree.clone();
         tokio::task::spawn_blocking(move || tree.flush())
@@ -267,6 +296,9 @@ impl EventLog for SledLog {
                 batch.insert(req_key, &be(position)[..]);
                 self.inner.tree.apply_batch(batch).map_err(storage)?;
                 *next += 1;
+                self.inner
+                    .applied
+                    .store(position, std::sync::atomic::Ordering::SeqCst);
                 Appended {
                     position,
                     version,
@@ -357,10 +389,16 @@ mod tests {
     #[test]
     fn open_db_waits_for_a_lock_released_by_a_handle_dropped_meanwhile() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let held = sled::Config::new().path(dir.path()).open().expect("first open");
+        let held = sled::Config::new()
+            .path(dir.path())
+            .open()
+            .expect("first open");
         // While the first handle lives, a plain open fails on the lock…
         let busy = sled::Config::new().path(dir.path()).open();
-        assert!(matches!(&busy, Err(sled::Error::Io(e)) if is_lock_busy(e)), "{busy:?}");
+        assert!(
+            matches!(&busy, Err(sled::Error::Io(e)) if is_lock_busy(e)),
+            "{busy:?}"
+        );
         // …and open_db waits until it is released.
         let releaser = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(50));

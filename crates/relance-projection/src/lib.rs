@@ -28,6 +28,8 @@ use tokio::sync::watch;
 
 const CHECKPOINT_KEY: &[u8] = b"m:checkpoint";
 const SUMMARY_KEY: &[u8] = b"m:summary";
+/// sled's page cache for the views (its default, 1 GiB, dominated the projection's memory).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Most events applied in one sled batch.
 pub const MAX_BATCH: usize = 2048;
 
@@ -217,7 +219,7 @@ fn decode_history_value(v: &[u8]) -> Result<Recorded, ProjectionError> {
 impl Projection {
     /// Opens (or creates) the views in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Arc<Self>, ProjectionError> {
-        let db = relance_log::embedded::open_db(dir.as_ref())?;
+        let db = relance_log::embedded::open_db_with_cache(dir.as_ref(), CACHE_BYTES)?;
         let tree = db.open_tree("views")?;
         let checkpoint = match tree.get(CHECKPOINT_KEY)? {
             Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
@@ -435,15 +437,29 @@ impl Projection {
                 Ok(String::from_utf8_lossy(&k[strip..]).into_owned())
             }))
         };
+        // Every filter is answered by its index key, so only the page's views are decoded.
+        let mut checks: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = filter.sector {
+            checks.push(("sector", s.as_str().to_owned()));
+        }
+        if let Some(s) = filter.status {
+            checks.push(("status", s.as_str().to_owned()));
+        }
+        if let Some(c) = &filter.commune {
+            checks.push(("commune", c.clone()));
+        }
         let mut items = Vec::new();
         let mut total = 0u64;
         let mut next = None;
         for id in candidates {
             let id = id?;
-            let Some(view) = self.get(&id)? else { continue };
-            let matches = filter.sector.is_none_or(|s| view.sector == s)
-                && filter.status.is_none_or(|s| view.status == s)
-                && filter.commune.as_ref().is_none_or(|c| &view.commune == c);
+            let mut matches = true;
+            for (index, value) in &checks {
+                if !self.tree.contains_key(index_key(index, value, &id))? {
+                    matches = false;
+                    break;
+                }
+            }
             if !matches {
                 continue;
             }
@@ -452,6 +468,7 @@ impl Projection {
                 continue;
             }
             if items.len() < page_size {
+                let Some(view) = self.get(&id)? else { continue };
                 items.push(view);
             } else if next.is_none() {
                 next = items.last().map(|v: &CoopState| v.id.to_string());
