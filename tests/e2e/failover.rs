@@ -125,26 +125,56 @@ async fn leader(js: &async_nats::jetstream::Context) -> usize {
     }
 }
 
-/// Every stored event: (cooperative, request id, event id), read with plain async-nats.
+/// Every stored event: (cooperative, request id, event id), read with plain async-nats. Right
+/// after a node rejoins, the R3 stream may answer slowly: the whole read is retried (bounded).
 async fn stored(js: &async_nats::jetstream::Context) -> Vec<(String, String, String)> {
-    let mut stream = js.get_stream("RELANCE_EVENTS").await.expect("stream");
-    let last = stream.info().await.expect("info").state.last_sequence;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match read_all(js).await {
+            Ok(events) => return events,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the stream could not be read back: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+async fn read_all(
+    js: &async_nats::jetstream::Context,
+) -> Result<Vec<(String, String, String)>, String> {
+    let mut stream = js
+        .get_stream("RELANCE_EVENTS")
+        .await
+        .map_err(|e| format!("stream: {e}"))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| format!("info: {e}"))?
+        .state
+        .last_sequence;
     let consumer = stream
         .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
             filter_subject: "relance.v1.coop.>".into(),
             ..Default::default()
         })
         .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
+        .map_err(|e| format!("consumer: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("messages: {e}"))?;
     let mut out = Vec::new();
     while (out.len() as u64) < last {
         let m = tokio::time::timeout(Duration::from_secs(30), messages.next())
             .await
-            .expect("the stream is readable")
-            .expect("message")
-            .expect("message");
-        let h = m.headers.as_ref().expect("headers");
+            .map_err(|_| "no message within 30 s".to_owned())?
+            .ok_or("the consumer ended")?
+            .map_err(|e| format!("message: {e}"))?;
+        let h = m.headers.as_ref().ok_or("a message without headers")?;
         let get = |k: &str| h.get(k).map(|v| v.as_str().to_owned()).unwrap_or_default();
         out.push((
             get("Relance-Cooperative-Id"),
@@ -152,18 +182,24 @@ async fn stored(js: &async_nats::jetstream::Context) -> Vec<(String, String, Str
             get("Relance-Event-Id"),
         ));
     }
-    out
+    Ok(out)
 }
 
 async fn digest_at(projection: &RelanceProcess, position: u64) -> String {
-    projection
-        .queries()
-        .await
+    // Each call waits up to 10 s on the node; a cluster that just lost a node may need longer.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut queries = projection.queries().await;
+    while let Err(status) = queries
         .summary(v1::SummaryRequest {
             min_position: position,
         })
         .await
-        .expect("caught up");
+    {
+        assert!(
+            status.code() == tonic::Code::Unavailable && Instant::now() < deadline,
+            "the projection did not reach {position}: {status:?}"
+        );
+    }
     let (ok, out, err) = cli(&["--server", &projection.url(), "audit", "digest"], &[]);
     assert!(ok, "{err}");
     assert!(out.contains(&format!("position {position}")), "{out}");
