@@ -6,6 +6,7 @@ use relance_proto::v1;
 use relance_proto::v1::audit_client::AuditClient;
 use relance_proto::v1::cooperative_commands_client::CooperativeCommandsClient;
 use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
+use relance_proto::v1::envelope::Event;
 use tonic::transport::Channel;
 
 use crate::cli::{AtArgs, ClientArgs, CoopCommand, WriteArgs};
@@ -99,42 +100,73 @@ impl Client {
         Self::connect_with(server, query_server, principal, org, None)
     }
 
-    /// Wraps a message with another identity (the demo acts for several organisations).
-    pub fn request_as<T>(&self, msg: T, principal: &str, org: &str) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(msg);
-        let md = r.metadata_mut();
-        if let Ok(v) = principal.parse() {
-            md.insert(relance_server::PRINCIPAL_HEADER, v);
+    /// Wraps a message with an identity (the demo acts for several organisations) and, when
+    /// given, the bearer token.
+    pub fn request_as<T>(&self, msg: T, principal: &str, org: &str) -> Result<tonic::Request<T>> {
+        // gRPC metadata carries ASCII; the server would ignore anything else.
+        if !principal.is_ascii() || !org.is_ascii() {
+            bail!("principal {principal:?} (--as) and organisation {org:?} (--org) must be ASCII");
         }
-        if let Ok(v) = org.parse() {
-            md.insert(relance_server::ORG_HEADER, v);
-        }
-        if let Some(auth) = &self.authorization {
-            md.insert("authorization", auth.clone());
-        }
-        r
-    }
-
-    /// Wraps a message with the caller's identity.
-    pub fn request<T>(&self, msg: T) -> Result<tonic::Request<T>> {
         let mut r = tonic::Request::new(msg);
         let md = r.metadata_mut();
         md.insert(
             relance_server::PRINCIPAL_HEADER,
-            self.principal
+            principal
                 .parse()
-                .map_err(|_| anyhow!("--as must be printable ASCII"))?,
+                .map_err(|_| anyhow!("principal {principal:?} (--as) must be printable ASCII"))?,
         );
         md.insert(
             relance_server::ORG_HEADER,
-            self.org
-                .parse()
-                .map_err(|_| anyhow!("--org must be printable ASCII"))?,
+            org.parse()
+                .map_err(|_| anyhow!("organisation {org:?} (--org) must be printable ASCII"))?,
         );
         if let Some(auth) = &self.authorization {
             md.insert("authorization", auth.clone());
         }
         Ok(r)
+    }
+
+    /// Wraps a message with the caller's identity.
+    pub fn request<T>(&self, msg: T) -> Result<tonic::Request<T>> {
+        self.request_as(msg, &self.principal, &self.org)
+    }
+
+    /// Records one fact: `event`'s data goes to the command RPC that records it, on behalf of
+    /// `principal` of `org` (when the server runs without authentication).
+    pub async fn record_as(
+        &self,
+        meta: v1::CommandMeta,
+        event: Event,
+        principal: &str,
+        org: &str,
+    ) -> Result<v1::CommandReply> {
+        let mut c = self.commands.clone();
+        let meta = Some(meta);
+        macro_rules! call {
+            ($rpc:ident, $request:ident, $data:expr) => {
+                c.$rpc(self.request_as(
+                    v1::$request {
+                        meta,
+                        data: Some($data),
+                    },
+                    principal,
+                    org,
+                )?)
+                .await
+            };
+        }
+        let reply = match event {
+            Event::CooperativeRegistered(d) => call!(register, RegisterRequest, d),
+            Event::ActivityHalted(d) => call!(halt, HaltRequest, d),
+            Event::ReorientationDeclared(d) => call!(reorient, ReorientRequest, d),
+            Event::AuthorizationObtained(d) => call!(authorize, AuthorizeRequest, d),
+            Event::SupportGranted(d) => call!(grant_support, GrantSupportRequest, d),
+            Event::SalesChannelOpened(d) => call!(open_sales_channel, OpenSalesChannelRequest, d),
+            Event::ActivityResumed(d) => call!(resume, ResumeRequest, d),
+            Event::HeadcountReported(d) => call!(report_headcount, ReportHeadcountRequest, d),
+            Event::EventRetracted(d) => call!(retract, RetractRequest, d),
+        };
+        reply.map(tonic::Response::into_inner).map_err(status_error)
     }
 }
 
@@ -152,8 +184,8 @@ fn connect_args(args: &ClientArgs) -> (String, String) {
     )
 }
 
-fn meta(id: &str, w: &WriteArgs) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
+fn meta(id: &str, w: &WriteArgs) -> v1::CommandMeta {
+    v1::CommandMeta {
         request_id: w
             .request_id
             .clone()
@@ -161,7 +193,7 @@ fn meta(id: &str, w: &WriteArgs) -> Option<v1::CommandMeta> {
         cooperative_id: id.to_owned(),
         expected_version: w.expected_version,
         correlation_id: w.correlation_id.clone(),
-    })
+    }
 }
 
 fn pick<T: Copy>(
@@ -198,7 +230,7 @@ flag_enum! {
 /// `relance coop …`
 pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
     let mut c = Client::open(args).await?;
-    let reply = match cmd {
+    let (id, write, event) = match cmd {
         CoopCommand::Register {
             id,
             name,
@@ -223,12 +255,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 employees,
                 registered_on,
             };
-            c.commands
-                .register(c.request(v1::RegisterRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::CooperativeRegistered(data))
         }
         CoopCommand::Halt {
             id,
@@ -248,12 +275,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 scope: scope(&sc)?,
                 workers_affected: workers,
             };
-            c.commands
-                .halt(c.request(v1::HaltRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::ActivityHalted(data))
         }
         CoopCommand::Reorient {
             id,
@@ -275,12 +297,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 notes,
                 effective_on,
             };
-            c.commands
-                .reorient(c.request(v1::ReorientRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::ReorientationDeclared(data))
         }
         CoopCommand::Authorize {
             id,
@@ -298,12 +315,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 obtained_on,
                 valid_until,
             };
-            c.commands
-                .authorize(c.request(v1::AuthorizeRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::AuthorizationObtained(data))
         }
         CoopCommand::Support {
             id,
@@ -321,12 +333,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 description,
                 granted_on,
             };
-            c.commands
-                .grant_support(c.request(v1::GrantSupportRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::SupportGranted(data))
         }
         CoopCommand::SalesChannel {
             id,
@@ -342,12 +349,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 standing: standing(&st)?,
                 opened_on,
             };
-            c.commands
-                .open_sales_channel(c.request(v1::OpenSalesChannelRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::SalesChannelOpened(data))
         }
         CoopCommand::Resume {
             id,
@@ -363,12 +365,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 effective_on,
                 workers_back,
             };
-            c.commands
-                .resume(c.request(v1::ResumeRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::ActivityResumed(data))
         }
         CoopCommand::Headcount {
             id,
@@ -382,12 +379,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 employees,
                 as_of,
             };
-            c.commands
-                .report_headcount(c.request(v1::ReportHeadcountRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::HeadcountReported(data))
         }
         CoopCommand::Retract {
             id,
@@ -399,12 +391,7 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
                 retracted_event_id: event,
                 reason,
             };
-            c.commands
-                .retract(c.request(v1::RetractRequest {
-                    meta: meta(&id, &write),
-                    data: Some(data),
-                })?)
-                .await
+            (id, write, Event::EventRetracted(data))
         }
         CoopCommand::Show {
             id,
@@ -478,10 +465,10 @@ pub async fn coop(args: &ClientArgs, cmd: CoopCommand) -> Result<()> {
             return output::history(args.output, &h);
         }
     };
-    match reply {
-        Ok(r) => output::reply(args.output, &r.into_inner()),
-        Err(s) => bail!(status_error(s)),
-    }
+    let reply = c
+        .record_as(meta(&id, &write), event, &args.principal, &args.org)
+        .await?;
+    output::reply(args.output, &reply)
 }
 
 /// `relance summary`

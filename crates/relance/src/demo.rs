@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use relance_domain::Date;
 use relance_log::embedded::SledLog;
@@ -432,117 +432,16 @@ pub fn scenario() -> Vec<Step> {
 }
 
 /// Sends one step through the command API; returns the reply.
-pub async fn send(
-    client: &Client,
-    step: &Step,
-    request_id: String,
-) -> Result<v1::CommandReply, tonic::Status> {
-    let meta = Some(v1::CommandMeta {
+pub async fn send(client: &Client, step: &Step, request_id: String) -> Result<v1::CommandReply> {
+    let meta = v1::CommandMeta {
         request_id,
         cooperative_id: step.coop.clone(),
         expected_version: None,
         correlation_id: "demo".into(),
-    });
-    let mut c = client.commands.clone();
-    let req = |msg| client.request_as(msg, step.principal, step.org);
-    let reply = match step.event.clone() {
-        E::CooperativeRegistered(data) => {
-            c.register(req(v1::RegisterRequest {
-                meta,
-                data: Some(data),
-            }))
-            .await
-        }
-        E::ActivityHalted(data) => {
-            c.halt(client.request_as(
-                v1::HaltRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::ReorientationDeclared(data) => {
-            c.reorient(client.request_as(
-                v1::ReorientRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::AuthorizationObtained(data) => {
-            c.authorize(client.request_as(
-                v1::AuthorizeRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::SupportGranted(data) => {
-            c.grant_support(client.request_as(
-                v1::GrantSupportRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::SalesChannelOpened(data) => {
-            c.open_sales_channel(client.request_as(
-                v1::OpenSalesChannelRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::ActivityResumed(data) => {
-            c.resume(client.request_as(
-                v1::ResumeRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::HeadcountReported(data) => {
-            c.report_headcount(client.request_as(
-                v1::ReportHeadcountRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
-        E::EventRetracted(data) => {
-            c.retract(client.request_as(
-                v1::RetractRequest {
-                    meta,
-                    data: Some(data),
-                },
-                step.principal,
-                step.org,
-            ))
-            .await
-        }
     };
-    reply.map(tonic::Response::into_inner)
+    client
+        .record_as(meta, step.event.clone(), step.principal, step.org)
+        .await
 }
 
 /// Records the whole scenario through `client`, setting `clock` to each recording date.
@@ -573,14 +472,11 @@ pub async fn record(client: &Client, clock: Option<&AtomicI64>, progress: bool) 
                 let mut max = 0;
                 let count = steps.len();
                 for (n, s) in steps {
-                    let r = send(client, &s, format!("demo-{n}")).await.map_err(|e| {
-                        anyhow!(
-                            "demo step {n} ({} on {}): {}",
-                            s.coop,
-                            s.recorded_on,
-                            status_error(e)
-                        )
-                    })?;
+                    let r = send(client, &s, format!("demo-{n}"))
+                        .await
+                        .with_context(|| {
+                            format!("demo step {n} ({} on {})", s.coop, s.recorded_on)
+                        })?;
                     max = max.max(r.position);
                 }
                 Ok((count, max))
