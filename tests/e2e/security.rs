@@ -16,6 +16,31 @@ struct Principals {
     tokens: Vec<(Role, &'static str, String)>,
 }
 
+impl Principals {
+    /// The token of the principal with `role`.
+    fn token(&self, role: Role) -> String {
+        self.tokens
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .map(|(_, _, t)| t.clone())
+            .expect("one principal per role")
+    }
+}
+
+/// A node with authentication on (one principal per role) in `dir`, plus `extra` flags.
+async fn authenticated_node(dir: &Path, extra: &[&str]) -> (RelanceProcess, Principals) {
+    let p = principals(dir);
+    let data = dir.join("data");
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--auth",
+        p.file.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    (RelanceProcess::serve(&args).await, p)
+}
+
 fn principals(dir: &Path) -> Principals {
     let people: [(Role, &str, &str); 4] = [
         (Role::Prefecture, "m.najah", "prefecture"),
@@ -149,17 +174,7 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_and_every_rpc_get_exactly_what_the_permission_table_declares() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = principals(dir.path());
-    let data = dir.path().join("data");
-    let node = RelanceProcess::serve(&[
-        "--data-dir",
-        data.to_str().expect("utf8"),
-        "--auth",
-        p.file.to_str().expect("utf8"),
-        "--rate-limit",
-        "0",
-    ])
-    .await;
+    let (node, p) = authenticated_node(dir.path(), &["--rate-limit", "0"]).await;
     let channel = node.channel().await;
     let rpcs = all_rpcs();
     assert!(rpcs.len() >= 14, "only {} RPCs found", rpcs.len());
@@ -257,22 +272,8 @@ fn with_token<T>(msg: T, token: &str) -> Request<T> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_name() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = principals(dir.path());
-    let data = dir.path().join("data");
-    let node = RelanceProcess::serve(&[
-        "--data-dir",
-        data.to_str().expect("utf8"),
-        "--auth",
-        p.file.to_str().expect("utf8"),
-    ])
-    .await;
-    let token = |r: Role| {
-        p.tokens
-            .iter()
-            .find(|(role, _, _)| *role == r)
-            .map(|(_, _, t)| t.clone())
-            .expect("token")
-    };
+    let (node, p) = authenticated_node(dir.path(), &[]).await;
+    let token = |r: Role| p.token(r);
     let mut commands = node.commands().await;
     let mut queries = node.queries().await;
 
@@ -470,12 +471,7 @@ async fn mutual_tls_admits_a_client_certificate_of_the_ca_and_nothing_else() {
     ])
     .await;
     let https = format!("https://{}", node.addr);
-    let reader = p
-        .tokens
-        .iter()
-        .find(|(r, _, _)| *r == Role::Reader)
-        .map(|(_, _, t)| t.clone())
-        .expect("reader");
+    let reader = p.token(Role::Reader);
     let base = [
         "--server",
         https.as_str(),
@@ -647,24 +643,8 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_one_principal_is_answered_resource_exhausted_and_others_still_get_through() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = principals(dir.path());
-    let data = dir.path().join("data");
-    let node = RelanceProcess::serve(&[
-        "--data-dir",
-        data.to_str().expect("utf8"),
-        "--auth",
-        p.file.to_str().expect("utf8"),
-        "--rate-limit",
-        "5",
-    ])
-    .await;
-    let token = |r: Role| {
-        p.tokens
-            .iter()
-            .find(|(role, _, _)| *role == r)
-            .map(|(_, _, t)| t.clone())
-            .expect("token")
-    };
+    let (node, p) = authenticated_node(dir.path(), &["--rate-limit", "5"]).await;
+    let token = |r: Role| p.token(r);
     let mut queries = node.queries().await;
     let reader = token(Role::Reader);
     let mut exhausted = 0;
