@@ -110,6 +110,15 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 
 /// The bytes the hash covers: the envelope as canonical JSON without its `hash` field.
 pub fn canonical_bytes(envelope: &Envelope) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    // Plain structs with string keys always have a canonical form.
+    let _ = crate::canonical::write_canonical(envelope, &mut out, Some("hash"));
+    out
+}
+
+/// The same bytes through a `serde_json::Value` tree: the reference [`canonical_bytes`] is
+/// checked against (slower: it allocates every key and value).
+pub fn canonical_bytes_via_value(envelope: &Envelope) -> Vec<u8> {
     let mut value = match serde_json::to_value(envelope) {
         Ok(v) => v,
         // Serialising plain structs with string keys cannot fail.

@@ -9,7 +9,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use relance_domain::limits::SHORT_TEXT;
 use relance_domain::{
-    chain_hash, decide, fold, Aggregate, Context, CoopState, Envelope, Status, Summary,
+    canonical_bytes, canonical_bytes_via_value, chain_hash, decide, fold, Aggregate, Context, CoopState, Envelope, Status, Summary,
     SupportKind, Totals,
 };
 
@@ -599,6 +599,11 @@ fn check_accepted(
     prop_assert_eq!(envelope.version, model.version() + 1);
     prop_assert_eq!(envelope.prev_hash, agg.last_hash());
     prop_assert_eq!(envelope.hash, chain_hash(envelope));
+    prop_assert_eq!(
+        canonical_bytes(envelope),
+        canonical_bytes_via_value(envelope),
+        "the direct canonical writer and the value tree disagree"
+    );
     Ok(())
 }
 
