@@ -12,6 +12,10 @@ mod load;
 mod nats;
 mod queries;
 
+/// The allocator the `relance` binary uses, for relance's side and the baselines alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

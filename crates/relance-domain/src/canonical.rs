@@ -452,7 +452,8 @@ impl ser::Serializer for MapKey<'_> {
         Ok(())
     }
     fn serialize_char(self, v: char) -> Result {
-        self.0.extend_from_slice(v.encode_utf8(&mut [0; 4]).as_bytes());
+        self.0
+            .extend_from_slice(v.encode_utf8(&mut [0; 4]).as_bytes());
         Ok(())
     }
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result {
@@ -535,9 +536,14 @@ mod tests {
             present: Some(7),
             bytes: vec![0, 255],
             float: -1.5e-7,
-            map: [("z".into(), 1), ("Z".into(), -2), ("é".into(), 3), ("a\"b".into(), 4)]
-                .into_iter()
-                .collect(),
+            map: [
+                ("z".into(), 1),
+                ("Z".into(), -2),
+                ("é".into(), 3),
+                ("a\"b".into(), 4),
+            ]
+            .into_iter()
+            .collect(),
             nested: if depth == 0 {
                 vec![None]
             } else {
@@ -556,9 +562,17 @@ mod tests {
                 let v = Adjacent::Newtype(inner(text, 0));
                 (direct(&v), via_value(&v))
             }),
-            Box::new(|| (direct(&Adjacent::Tuple(-1, u64::MAX)), via_value(&Adjacent::Tuple(-1, u64::MAX)))),
             Box::new(|| {
-                let v = Adjacent::Struct { zeta: "z".into(), alpha: None };
+                (
+                    direct(&Adjacent::Tuple(-1, u64::MAX)),
+                    via_value(&Adjacent::Tuple(-1, u64::MAX)),
+                )
+            }),
+            Box::new(|| {
+                let v = Adjacent::Struct {
+                    zeta: "z".into(),
+                    alpha: None,
+                };
                 (direct(&v), via_value(&v))
             }),
             Box::new(move || {
@@ -593,8 +607,15 @@ mod tests {
             hash: u8,
         }
         let mut out = Vec::new();
-        write_canonical(&Outer { hash: 1, inner: Nested { hash: 2 } }, &mut out, Some("hash"))
-            .expect("canonical form");
+        write_canonical(
+            &Outer {
+                hash: 1,
+                inner: Nested { hash: 2 },
+            },
+            &mut out,
+            Some("hash"),
+        )
+        .expect("canonical form");
         assert_eq!(out, br#"{"inner":{"hash":2}}"#);
     }
 

@@ -14,6 +14,13 @@ pub const MAX_COOP_ID_LEN: usize = 64;
 #[serde(try_from = "String", into = "String")]
 pub struct CoopId(String);
 
+/// Hash, equality and order are those of the text, so maps keyed by id can be searched by `&str`.
+impl std::borrow::Borrow<str> for CoopId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl CoopId {
     /// Validates `raw` as a cooperative id.
     pub fn parse(raw: &str) -> Result<Self, Rejection> {

@@ -13,7 +13,7 @@
 //! so none is ever applied twice. [`Projection::digest`] hashes the whole tree in key order:
 //! deleting the views and replaying gives the same digest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -32,6 +32,9 @@ const SUMMARY_KEY: &[u8] = b"m:summary";
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// Most events applied in one sled batch.
 pub const MAX_BATCH: usize = 2048;
+/// Most cooperative views kept decoded in memory (a province has a few thousand; the national
+/// register 35,000).
+const STATE_CACHE_ENTRIES: usize = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -86,9 +89,8 @@ fn quarantine_key(id: &str) -> Vec<u8> {
 }
 
 /// Whether `rec` is the next link of the chain whose head is `current`; why not otherwise.
-fn chain_break(current: Option<&CoopState>, rec: &Recorded) -> Option<String> {
+fn chain_break(current: Option<&CoopState>, rec: &Recorded, computed: Hash) -> Option<String> {
     let env = &rec.envelope;
-    let computed = chain_hash(env);
     if computed != env.hash {
         return Some(format!(
             "the event hashes to {computed}, not to its recorded hash {}",
@@ -123,6 +125,34 @@ pub struct Projection {
     /// Held while a batch is applied and while a digest is taken, so a digest is always the
     /// digest of exactly one checkpoint.
     apply_lock: Mutex<()>,
+    /// The views last written, so neither a batch nor a `Get` decodes them from sled again
+    /// (at most [`STATE_CACHE_ENTRIES`]; emptied when full). Written only after the batch
+    /// that stored the same views, under `apply_lock`.
+    states: Mutex<HashMap<CoopId, CoopState>>,
+    /// Quarantined cooperatives (the `q` keys), read once at open.
+    quarantined: Mutex<HashSet<CoopId>>,
+}
+
+/// An event decoded and hashed, ready to be applied (see [`Projection::prepare`]).
+pub struct Prepared {
+    recorded: Recorded,
+    /// What the envelope hashes to (compared with its recorded `hash` when applied).
+    computed: Hash,
+    /// The stored bytes, kept as the history record.
+    payload: Vec<u8>,
+}
+
+/// A batch of events decoded and hashed off the thread that writes the views.
+pub struct PreparedBatch(Vec<Prepared>);
+
+impl PreparedBatch {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// A past point of the history, for time travel: an event counts when it was recorded at or
@@ -230,12 +260,21 @@ impl Projection {
             None => Summary::default(),
         };
         let (checkpoint, _) = watch::channel(checkpoint);
+        let mut quarantined = HashSet::new();
+        for kv in tree.scan_prefix([b'q']) {
+            let (k, _) = kv?;
+            if let Ok(id) = CoopId::parse(&String::from_utf8_lossy(&k[1..])) {
+                quarantined.insert(id);
+            }
+        }
         Ok(Arc::new(Self {
             db,
             tree,
             summary: RwLock::new(summary),
             checkpoint,
             apply_lock: Mutex::new(()),
+            states: Mutex::new(HashMap::new()),
+            quarantined: Mutex::new(quarantined),
         }))
     }
 
@@ -256,56 +295,73 @@ impl Projection {
 
     /// Applies stored events in position order; those at or below the checkpoint are skipped.
     pub fn apply(&self, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-        let mut recorded = Vec::with_capacity(events.len());
-        for e in events {
-            recorded.push(decode_stored(e.position, &e.payload)?);
-        }
-        let payloads: HashMap<u64, &[u8]> = events
-            .iter()
-            .map(|e| (e.position, &e.payload[..]))
-            .collect();
-        self.apply_recorded(&recorded, &|p| payloads.get(&p).map(|b| b.to_vec()))
+        self.apply_prepared(Self::prepare(events.to_vec())?)
     }
 
-    fn apply_recorded(
-        &self,
-        events: &[Recorded],
-        payload_of: &dyn Fn(u64) -> Option<Vec<u8>>,
-    ) -> Result<(), ProjectionError> {
+    /// Decodes and hashes events: the part of applying them that needs no view, so a follower
+    /// can do it for the next batch while the previous one is written.
+    pub fn prepare(events: Vec<StoredEvent>) -> Result<PreparedBatch, ProjectionError> {
+        events
+            .into_iter()
+            .map(|e| {
+                let recorded = decode_stored(e.position, &e.payload)?;
+                Ok(Prepared {
+                    computed: chain_hash(&recorded.envelope),
+                    recorded,
+                    payload: e.payload,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(PreparedBatch)
+    }
+
+    /// The state before a batch: from memory, else from the stored view.
+    fn cached_or_stored(&self, id: &CoopId) -> Result<Option<CoopState>, ProjectionError> {
+        if let Some(s) = self.states.lock().map_err(|_| poisoned())?.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        self.stored(id.as_str())
+    }
+
+    /// Applies prepared events in position order; those at or below the checkpoint are skipped.
+    pub fn apply_prepared(&self, batch: PreparedBatch) -> Result<(), ProjectionError> {
         let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
         let start = self.checkpoint();
-        let events: Vec<&Recorded> = events.iter().filter(|r| r.position > start).collect();
+        let events: Vec<&Prepared> = batch
+            .0
+            .iter()
+            .filter(|p| p.recorded.position > start)
+            .collect();
         let Some(last) = events.last() else {
             return Ok(());
         };
-        let last_position = last.position;
+        let last_position = last.recorded.position;
         // State before the batch (for summary and index deltas) and after each event.
         let mut before: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
         let mut after: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
-        let mut pending: HashMap<CoopId, Vec<Recorded>> = HashMap::new();
-        let mut quarantined: HashMap<CoopId, bool> = HashMap::new();
+        // This batch's events of each cooperative, for a refold after a retraction.
+        let mut pending: HashMap<CoopId, Vec<&Recorded>> = HashMap::new();
+        let mut newly_quarantined: HashSet<CoopId> = HashSet::new();
+        let quarantined = self.quarantined.lock().map_err(|_| poisoned())?.clone();
         let mut batch = sled::Batch::default();
-        for rec in events {
-            let id = rec.envelope.cooperative_id.clone();
-            let stopped = match quarantined.get(&id) {
-                Some(q) => *q,
-                None => {
-                    let q = self.quarantine(id.as_str())?.is_some();
-                    quarantined.insert(id.clone(), q);
-                    q
-                }
-            };
-            if stopped {
+        for prepared in events {
+            let rec = &prepared.recorded;
+            let id = &rec.envelope.cooperative_id;
+            if quarantined.contains(id) || newly_quarantined.contains(id) {
                 tracing::error!(cooperative = %id, position = rec.position, version = rec.envelope.version,
                     "event of a quarantined cooperative not applied");
                 continue;
             }
-            if !after.contains_key(&id) {
-                let current = self.get(id.as_str())?;
+            if !after.contains_key(id) {
+                let current = self.cached_or_stored(id)?;
                 before.insert(id.clone(), current.clone());
                 after.insert(id.clone(), current);
             }
-            if let Some(reason) = chain_break(after.get(&id).and_then(Option::as_ref), rec) {
+            if let Some(reason) = chain_break(
+                after.get(id).and_then(Option::as_ref),
+                rec,
+                prepared.computed,
+            ) {
                 tracing::error!(cooperative = %id, position = rec.position, version = rec.envelope.version,
                     %reason, "broken hash chain: cooperative quarantined, its events are no longer applied");
                 let q = Quarantine {
@@ -315,48 +371,71 @@ impl Projection {
                     reason,
                 };
                 batch.insert(quarantine_key(id.as_str()), serde_json::to_vec(&q)?);
-                quarantined.insert(id, true);
+                newly_quarantined.insert(id.clone());
                 continue;
             }
-            let current = after.remove(&id).flatten();
-            pending.entry(id.clone()).or_default().push(rec.clone());
+            let current = after.remove(id).flatten();
+            pending.entry(id.clone()).or_default().push(rec);
             let next = match evolve(current, rec) {
                 Step::Next(s) => s,
                 Step::Refold => {
                     let mut history = self.history_records(id.as_str())?;
-                    history.extend(pending.get(&id).into_iter().flatten().cloned());
+                    history.extend(pending.get(id).into_iter().flatten().map(|r| (*r).clone()));
                     fold(&history)
                 }
             };
             after.insert(id.clone(), next);
             let mut hkey = history_prefix(id.as_str());
             hkey.extend_from_slice(&rec.envelope.version.to_be_bytes());
-            let mut value = rec.position.to_be_bytes().to_vec();
-            match payload_of(rec.position) {
-                Some(bytes) => value.extend_from_slice(&bytes),
-                None => value.extend_from_slice(&relance_proto::encode_envelope(&rec.envelope)),
-            }
+            let mut value = Vec::with_capacity(8 + prepared.payload.len());
+            value.extend_from_slice(&rec.position.to_be_bytes());
+            value.extend_from_slice(&prepared.payload);
             batch.insert(hkey, value);
         }
         let mut summary = self.summary.read().map_err(|_| poisoned())?.clone();
         for (id, new) in &after {
-            let old = before.get(id).cloned().flatten();
-            summary.replace(old.as_ref(), new.as_ref());
-            if let Some(old) = &old {
-                for k in index_entries(old) {
-                    batch.remove(k);
+            let old = before.get(id).and_then(Option::as_ref);
+            summary.replace(old, new.as_ref());
+            // Only the index keys that change are written (most events change no indexed field).
+            let old_keys = old.map(index_entries).unwrap_or_default();
+            let new_keys = new.as_ref().map(index_entries).unwrap_or_default();
+            for k in &old_keys {
+                if !k.is_empty() && !new_keys.contains(k) {
+                    batch.remove(k.as_slice());
+                }
+            }
+            for k in new_keys {
+                if !k.is_empty() && !old_keys.contains(&k) {
+                    batch.insert(k, &[][..]);
                 }
             }
             if let Some(new) = new {
-                for k in index_entries(new) {
-                    batch.insert(k, &[][..]);
-                }
                 batch.insert(view_key(id.as_str()), serde_json::to_vec(new)?);
             }
         }
         batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
         batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
+        {
+            let mut states = self.states.lock().map_err(|_| poisoned())?;
+            if states.len() + after.len() > STATE_CACHE_ENTRIES {
+                states.clear();
+            }
+            for (id, new) in after {
+                match new {
+                    Some(s) => states.insert(id, s),
+                    None => states.remove(&id),
+                };
+            }
+        }
+        if !newly_quarantined.is_empty() {
+            let mut q = self.quarantined.lock().map_err(|_| poisoned())?;
+            let mut states = self.states.lock().map_err(|_| poisoned())?;
+            for id in newly_quarantined {
+                states.remove(&id);
+                q.insert(id);
+            }
+        }
         *self.summary.write().map_err(|_| poisoned())? = summary;
         self.checkpoint.send_replace(last_position);
         Ok(())
@@ -376,6 +455,14 @@ impl Projection {
 
     /// One cooperative's view.
     pub fn get(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
+        if let Some(s) = self.states.lock().map_err(|_| poisoned())?.get(id) {
+            return Ok(Some(s.clone()));
+        }
+        self.stored(id)
+    }
+
+    /// One cooperative's view as stored.
+    fn stored(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
         match self.tree.get(view_key(id))? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
@@ -615,6 +702,8 @@ pub async fn run(
     };
     tokio::pin!(stop);
     let mut backoff = REFOLLOW_BACKOFF;
+    // The batch being written while the next one is read and decoded.
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
     'follow: loop {
         let from = projection.checkpoint() + 1;
         tracing::info!(
@@ -662,10 +751,14 @@ pub async fn run(
                                 }
                             }
                             if !events.is_empty() {
-                                let p = projection.clone();
-                                tokio::task::spawn_blocking(move || p.apply(&events))
+                                // Decoding and hashing this batch overlaps the writing of
+                                // the previous one.
+                                let prepared = tokio::task::spawn_blocking(move || Projection::prepare(events))
                                     .await
-                                    .map_err(|e| ProjectionError::Decode { position: 0, detail: e.to_string() })??;
+                                    .map_err(join_failure)??;
+                                finish_writing(&mut writing).await?;
+                                let p = projection.clone();
+                                writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(prepared)));
                                 backoff = REFOLLOW_BACKOFF;
                             }
                             if let Some(e) = failure {
@@ -676,6 +769,8 @@ pub async fn run(
                 }
             }
         };
+        // Following again starts from the checkpoint: the batch in flight lands first.
+        finish_writing(&mut writing).await?;
         match interruption {
             LogError::Unavailable(reason) => {
                 tracing::warn!(
@@ -693,6 +788,24 @@ pub async fn run(
             other => return Err(other.into()),
         }
     }
+    finish_writing(&mut writing).await?;
     projection.flush().await?;
     Ok(())
+}
+
+fn join_failure(e: tokio::task::JoinError) -> ProjectionError {
+    ProjectionError::Decode {
+        position: 0,
+        detail: format!("projection task: {e}"),
+    }
+}
+
+/// Waits for the batch being written, if any, and returns its error.
+async fn finish_writing(
+    writing: &mut Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>,
+) -> Result<(), ProjectionError> {
+    match writing.take() {
+        Some(task) => task.await.map_err(join_failure)?,
+        None => Ok(()),
+    }
 }

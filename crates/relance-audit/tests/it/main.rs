@@ -293,8 +293,11 @@ fn the_projection_quarantines_a_cooperative_whose_chain_breaks() {
         e.members = 500;
     }
     let events: Vec<StoredEvent> = h.iter().map(|(p, e)| stored(*p, e)).collect();
-    // In two batches: the break is found in the first, A's later event comes in the second.
+    // In two batches, with a restart between them: the break is found in the first, A's later
+    // event comes in the second, after the quarantine was read back from disk.
     projection.apply(&events[..5]).unwrap();
+    drop(projection);
+    let projection = Projection::open(dir.path()).unwrap();
     projection.apply(&events[5..]).unwrap();
     let q = projection
         .quarantine("A-1")

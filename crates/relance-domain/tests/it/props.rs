@@ -9,8 +9,8 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use relance_domain::limits::SHORT_TEXT;
 use relance_domain::{
-    canonical_bytes, canonical_bytes_via_value, chain_hash, decide, fold, Aggregate, Context, CoopState, Envelope, Status, Summary,
-    SupportKind, Totals,
+    canonical_bytes, canonical_bytes_via_value, chain_hash, decide, fold, Aggregate, Context,
+    CoopState, Envelope, Status, Summary, SupportKind, Totals,
 };
 
 use crate::*;
