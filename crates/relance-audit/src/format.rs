@@ -42,8 +42,30 @@ pub struct ParseError {
     pub detail: String,
 }
 
+/// An event line read as a plain struct: nearly every line is one, and serde reads an
+/// internally tagged enum by buffering the whole object first.
+#[derive(Deserialize)]
+struct EventLine {
+    #[allow(dead_code)]
+    kind: EventKind,
+    position: u64,
+    envelope: Envelope,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EventKind {
+    Event,
+}
+
 /// Parses one line (1-based `line` for messages).
 pub fn parse_line(line: usize, text: &str) -> Result<Line, ParseError> {
+    if let Ok(EventLine {
+        position, envelope, ..
+    }) = serde_json::from_str(text)
+    {
+        return Ok(Line::Event { position, envelope });
+    }
     serde_json::from_str(text).map_err(|e| ParseError {
         line,
         detail: e.to_string(),

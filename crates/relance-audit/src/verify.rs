@@ -152,6 +152,62 @@ impl Ev {
     }
 }
 
+/// Lines parsed and hashed together, split across the machine's cores.
+const CHUNK_LINES: usize = 8192;
+
+/// One line of the export, parsed (and hashed, for an event).
+enum Parsed {
+    Blank,
+    Header(u64),
+    Event(Ev),
+    Checkpoint(Checkpoint),
+    Malformed(String),
+}
+
+fn parse(line: usize, text: &str) -> Parsed {
+    if text.trim().is_empty() {
+        return Parsed::Blank;
+    }
+    match parse_line(line, text) {
+        Ok(Line::Export(h)) => Parsed::Header(h.from),
+        Ok(Line::Event { position, envelope }) => Parsed::Event(Ev::new(line, position, &envelope)),
+        Ok(Line::Checkpoint(cp)) => Parsed::Checkpoint(cp),
+        Err(e) => Parsed::Malformed(e.detail),
+    }
+}
+
+/// Parses a chunk of lines (the first is line `first`), on every core, in line order.
+fn parse_chunk(first: usize, texts: &[String]) -> Vec<Parsed> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = texts.len().div_ceil(threads).max(1);
+    if threads == 1 || texts.len() < 64 {
+        return texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| parse(first + i, t))
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = texts
+            .chunks(per_thread)
+            .enumerate()
+            .map(|(k, part)| {
+                let start = first + k * per_thread;
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, t)| parse(start + i, t))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// Reads an export and checks it. I/O errors are returned; damage is in the report.
 pub fn verify(
     input: impl BufRead,
@@ -162,29 +218,36 @@ pub fn verify(
     let mut events: Vec<Ev> = Vec::new();
     let mut checkpoints: Vec<(usize, Checkpoint)> = Vec::new();
     let mut from = 1;
-    for (i, text) in input.lines().enumerate() {
-        let text = text?;
-        let line = i + 1;
-        report.lines = line;
-        if text.trim().is_empty() {
-            continue;
+    let mut lines = input.lines();
+    let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
+    loop {
+        chunk.clear();
+        for text in lines.by_ref().take(CHUNK_LINES) {
+            chunk.push(text?);
         }
-        match parse_line(line, &text) {
-            Ok(Line::Export(h)) => from = h.from.max(1),
-            Ok(Line::Event { position, envelope }) => {
-                events.push(Ev::new(line, position, &envelope));
-                progress.tick(events.len() as u64);
+        if chunk.is_empty() {
+            break;
+        }
+        let first = report.lines + 1;
+        report.lines += chunk.len();
+        for (i, parsed) in parse_chunk(first, &chunk).into_iter().enumerate() {
+            let line = first + i;
+            match parsed {
+                Parsed::Blank => {}
+                Parsed::Header(f) => from = f.max(1),
+                Parsed::Event(ev) => events.push(ev),
+                Parsed::Checkpoint(cp) => checkpoints.push((line, cp)),
+                Parsed::Malformed(detail) => report.findings.push(Finding {
+                    kind: Damage::Malformed,
+                    cooperative: String::new(),
+                    version: 0,
+                    position: 0,
+                    line,
+                    detail,
+                }),
             }
-            Ok(Line::Checkpoint(cp)) => checkpoints.push((line, cp)),
-            Err(e) => report.findings.push(Finding {
-                kind: Damage::Malformed,
-                cooperative: String::new(),
-                version: 0,
-                position: 0,
-                line,
-                detail: e.detail,
-            }),
         }
+        progress.tick(events.len() as u64);
     }
     report.events = events.len() as u64;
     report.last_position = events.iter().map(|e| e.position).max().unwrap_or(0);

@@ -333,3 +333,37 @@ fn the_projection_quarantines_a_cooperative_whose_chain_breaks() {
         q.reason
     );
 }
+
+/// An export longer than one parsing chunk (lines are parsed in chunks, split across threads):
+/// findings still name the right lines, a malformed line among them included.
+#[test]
+fn findings_name_their_lines_in_an_export_parsed_in_parallel_chunks() {
+    let mut events = Vec::new();
+    let mut heads: Vec<Option<Envelope>> = vec![None; 50];
+    for i in 0..20_000u64 {
+        let k = (i % 50) as usize;
+        let e = next(&format!("C-{k}"), heads[k].as_ref(), "2020-05-01", i as u32);
+        heads[k] = Some(e.clone());
+        events.push((i + 1, e));
+    }
+    // Position 12,345 is changed after hashing (line 12,346: the header is line 1).
+    if let Event::HeadcountReported(h) = &mut events[12_344].1.event {
+        h.members += 1;
+    }
+    let bytes = export(&events, 1, None);
+    let mut text = String::from_utf8(bytes).unwrap();
+    // Line 17,001 (position 17,000) becomes garbage.
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[17_000] = "{not json".into();
+    text = lines.join("\n");
+    let report = check(text.as_bytes(), &VerifyOptions::default());
+    assert_eq!(report.lines, 20_002);
+    let found: Vec<(Damage, usize)> = report.findings.iter().map(|f| (f.kind, f.line)).collect();
+    assert_eq!(found[0], (Damage::ChangedField, 12_346), "{found:?}");
+    assert!(found.contains(&(Damage::Malformed, 17_001)), "{found:?}");
+    let changed = &report.findings[0];
+    assert_eq!(
+        (changed.position, changed.cooperative.as_str()),
+        (12_345, "C-44")
+    );
+}
