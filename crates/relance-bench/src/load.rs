@@ -288,26 +288,23 @@ pub async fn postgres_cleanup(conninfo: &str) {
     }
 }
 
-/// One task of the breakdown row: the message get `JetStreamLog::append` sends before each
-/// publish (`view_is_consistent`), alone, in a loop over the first `span` positions.
-pub async fn message_get_worker(
-    stream: async_nats::jetstream::stream::Stream<()>,
-    span: u64,
-    task: usize,
+/// One task of the breakdown row: a gRPC health check, awaited, again — the gRPC round trip
+/// every relance command pays before any work, on the same channels and server.
+pub async fn grpc_floor_worker(
+    channel: Channel,
     ctl: Arc<Ctl>,
     barrier: Arc<tokio::sync::Barrier>,
 ) -> Result<()> {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     barrier.wait().await;
-    let mut seq = task as u64;
     while !ctl.stopped() {
-        stream
-            .raw_message_builder()
-            .sequence(1 + seq % span.max(1))
-            .send()
+        health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
             .await
-            .map_err(|e| anyhow!("message get: {e}"))?;
+            .context("health check")?;
         ctl.tick();
-        seq += 7;
     }
     Ok(())
 }

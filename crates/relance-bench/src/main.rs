@@ -509,17 +509,13 @@ async fn append_jetstream(
             load::raw_nats_worker(js2.clone(), t.clone(), task, ctl, barrier)
         })
         .await?;
-        eprintln!("  {}; message get alone", fmt_rate(raw));
-        let stream = js
-            .get_stream_no_info("RELANCE_EVENTS")
-            .await
-            .map_err(|e| anyhow!("RELANCE_EVENTS: {e}"))?;
-        let span = (c * load::COOPS_PER_TASK) as u64;
-        let get = load::run(c, plan.window, move |task, ctl, barrier| {
-            load::message_get_worker(stream.clone(), span, task, ctl, barrier)
+        eprintln!("  {}; gRPC round trip alone", fmt_rate(raw));
+        let channels = node.channels(c.min(8)).await?;
+        let floor = load::run(c, plan.window, move |task, ctl, barrier| {
+            load::grpc_floor_worker(channels[task % channels.len()].clone(), ctl, barrier)
         })
         .await?;
-        eprintln!("  {}", fmt_rate(get));
+        eprintln!("  {}", fmt_rate(floor));
         js_rates.push((sync, c, relance));
         if plan.has(Part::AppendJetstream) {
             let r = Row::rate(
@@ -537,15 +533,12 @@ async fn append_jetstream(
             rows.push(r.note("gRPC → decide → publish with expected subject sequence → ack"));
             rows.push(
                 Row::rate(
-                    format!(
-                        "  breakdown: message get alone c={c} (sync {})",
-                        sync.label()
-                    ),
-                    get,
+                    format!("  breakdown: gRPC round trip alone c={c}"),
+                    floor,
                     "raw async-nats publish+ack",
                     raw,
                 )
-                .note("STREAM.MSG.GET, the read JetStreamLog::append sends before each publish"),
+                .note("grpc.health.v1.Health/Check on the same node and channels: the ceiling of any command through gRPC on this machine"),
             );
         }
     }
