@@ -2,8 +2,8 @@
 //!
 //! Keys (one tree, so every append is one atomic `apply_batch`):
 //! - `e` + position (u64 BE) → record (see [`encode_record`])
-//! - `c` + cooperative id + `0x00` + version (u64 BE) → position
-//! - `h` + cooperative id → version ‖ last position (u64 BE each)
+//! - `c` + cooperative id + `0x00` + version (u64 BE) → position (its last key gives the
+//!   cooperative's version; logs written by earlier builds also hold `h` head keys, no longer read)
 //! - `r` + cooperative id + `0x00` + request id → position
 //!
 //! Appends are serialised by a mutex, applied in one batch, then flushed; the caller is
@@ -68,12 +68,6 @@ fn key(tag: u8, coop: &CoopId, tail: &[u8]) -> Vec<u8> {
 fn event_key(position: u64) -> [u8; 9] {
     let mut k = [b'e'; 9];
     k[1..].copy_from_slice(&be(position));
-    k
-}
-
-fn head_key(coop: &CoopId) -> Vec<u8> {
-    let mut k = vec![b'h'];
-    k.extend_from_slice(coop.as_str().as_bytes());
     k
 }
 
@@ -202,10 +196,16 @@ impl SledLog {
         &self.inner.db
     }
 
-    fn head(&self, coop: &CoopId) -> Result<(u64, u64), LogError> {
-        match self.inner.tree.get(head_key(coop)).map_err(storage)? {
-            Some(v) => Ok((read_u64(&v, 0)?, read_u64(&v, 8)?)),
-            None => Ok((0, 0)),
+    /// The cooperative's last version (0 before its first event): the last key of its
+    /// version index.
+    fn last_version(&self, coop: &CoopId) -> Result<u64, LogError> {
+        let prefix = key(b'c', coop, &[]);
+        match self.inner.tree.scan_prefix(&prefix).next_back() {
+            Some(kv) => {
+                let (k, _) = kv.map_err(storage)?;
+                read_u64(&k, prefix.len())
+            }
+            None => Ok(0),
         }
     }
 
@@ -273,7 +273,7 @@ impl EventLog for SledLog {
                     duplicate: true,
                 }
             } else {
-                let (version, _) = self.head(&r.cooperative_id)?;
+                let version = self.last_version(&r.cooperative_id)?;
                 if version != r.expected_version {
                     return Err(LogError::Conflict {
                         cooperative_id: r.cooperative_id.clone(),
@@ -283,16 +283,12 @@ impl EventLog for SledLog {
                 }
                 let position = *next;
                 let version = version + 1;
-                let mut head = Vec::with_capacity(16);
-                head.extend_from_slice(&be(version));
-                head.extend_from_slice(&be(position));
                 let mut batch = sled::Batch::default();
                 batch.insert(&event_key(position)[..], encode_record(&r, version));
                 batch.insert(
                     key(b'c', &r.cooperative_id, &be(version)),
                     &be(position)[..],
                 );
-                batch.insert(head_key(&r.cooperative_id), head);
                 batch.insert(req_key, &be(position)[..]);
                 self.inner.tree.apply_batch(batch).map_err(storage)?;
                 *next += 1;

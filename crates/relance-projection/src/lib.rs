@@ -315,10 +315,11 @@ impl Projection {
             .map(PreparedBatch)
     }
 
-    /// The state before a batch: from memory, else from the stored view.
-    fn cached_or_stored(&self, id: &CoopId) -> Result<Option<CoopState>, ProjectionError> {
-        if let Some(s) = self.states.lock().map_err(|_| poisoned())?.get(id) {
-            return Ok(Some(s.clone()));
+    /// The state before a batch, taken out of memory (the batch puts it back), else read from
+    /// the stored view.
+    fn take_state(&self, id: &CoopId) -> Result<Option<CoopState>, ProjectionError> {
+        if let Some(s) = self.states.lock().map_err(|_| poisoned())?.remove(id) {
+            return Ok(Some(s));
         }
         self.stored(id.as_str())
     }
@@ -336,9 +337,11 @@ impl Projection {
             return Ok(());
         };
         let last_position = last.recorded.position;
-        // State before the batch (for summary and index deltas) and after each event.
-        let mut before: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
+        // Each touched cooperative's index keys before the batch, and its state after each
+        // event; the summary loses the states before the batch as they are taken.
+        let mut old_keys: HashMap<CoopId, [Vec<u8>; 3]> = HashMap::new();
         let mut after: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
+        let mut summary = self.summary.read().map_err(|_| poisoned())?.clone();
         // This batch's events of each cooperative, for a refold after a retraction.
         let mut pending: HashMap<CoopId, Vec<&Recorded>> = HashMap::new();
         let mut newly_quarantined: HashSet<CoopId> = HashSet::new();
@@ -353,8 +356,12 @@ impl Projection {
                 continue;
             }
             if !after.contains_key(id) {
-                let current = self.cached_or_stored(id)?;
-                before.insert(id.clone(), current.clone());
+                let current = self.take_state(id)?;
+                summary.replace(current.as_ref(), None);
+                old_keys.insert(
+                    id.clone(),
+                    current.as_ref().map(index_entries).unwrap_or_default(),
+                );
                 after.insert(id.clone(), current);
             }
             if let Some(reason) = chain_break(
@@ -392,20 +399,18 @@ impl Projection {
             value.extend_from_slice(&prepared.payload);
             batch.insert(hkey, value);
         }
-        let mut summary = self.summary.read().map_err(|_| poisoned())?.clone();
         for (id, new) in &after {
-            let old = before.get(id).and_then(Option::as_ref);
-            summary.replace(old, new.as_ref());
+            summary.replace(None, new.as_ref());
             // Only the index keys that change are written (most events change no indexed field).
-            let old_keys = old.map(index_entries).unwrap_or_default();
+            let was = old_keys.remove(id).unwrap_or_default();
             let new_keys = new.as_ref().map(index_entries).unwrap_or_default();
-            for k in &old_keys {
+            for k in &was {
                 if !k.is_empty() && !new_keys.contains(k) {
                     batch.remove(k.as_slice());
                 }
             }
             for k in new_keys {
-                if !k.is_empty() && !old_keys.contains(&k) {
+                if !k.is_empty() && !was.contains(&k) {
                     batch.insert(k, &[][..]);
                 }
             }
@@ -524,15 +529,16 @@ impl Projection {
                 Ok(String::from_utf8_lossy(&k[strip..]).into_owned())
             }))
         };
-        // Every filter is answered by its index key, so only the page's views are decoded.
+        // Every filter is answered by its index key, so only the page's views are decoded; the
+        // index scanned answers its own filter already.
         let mut checks: Vec<(&str, String)> = Vec::new();
-        if let Some(s) = filter.sector {
-            checks.push(("sector", s.as_str().to_owned()));
-        }
-        if let Some(s) = filter.status {
+        if let (Some(s), true) = (filter.status, filter.sector.is_some()) {
             checks.push(("status", s.as_str().to_owned()));
         }
-        if let Some(c) = &filter.commune {
+        if let (Some(c), true) = (
+            &filter.commune,
+            filter.sector.is_some() || filter.status.is_some(),
+        ) {
             checks.push(("commune", c.clone()));
         }
         let mut items = Vec::new();
