@@ -501,6 +501,59 @@ impl Projection {
         self.summary.read().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// A list with at most one filter: the total comes from the summary's counts and only the
+    /// page is read from the index, so its cost is the page's, not the matches'.
+    fn list_by_one_index(
+        &self,
+        filter: &Filter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<Option<Page>, ProjectionError> {
+        let summary = self.summary.read().map_err(|_| poisoned())?;
+        let (prefix, total) = match (filter.sector, filter.status, &filter.commune) {
+            (None, None, None) => (vec![b'v'], summary.cooperatives),
+            (Some(s), None, None) => (
+                index_prefix("sector", s.as_str()),
+                summary.by_sector.get(&s).copied().unwrap_or(0),
+            ),
+            (None, Some(s), None) => (
+                index_prefix("status", s.as_str()),
+                summary.by_status.get(&s).copied().unwrap_or(0),
+            ),
+            (None, None, Some(c)) => (
+                index_prefix("commune", c),
+                summary.by_commune.get(c).copied().unwrap_or(0),
+            ),
+            _ => return Ok(None),
+        };
+        drop(summary);
+        let start = match after {
+            Some(a) => {
+                let mut k = prefix.clone();
+                k.extend_from_slice(a.as_bytes());
+                std::ops::Bound::Excluded(k)
+            }
+            None => std::ops::Bound::Included(prefix.clone()),
+        };
+        let mut items = Vec::new();
+        let mut next = None;
+        for kv in self.tree.range((start, std::ops::Bound::Unbounded)) {
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if items.len() == page_size {
+                next = items.last().map(|v: &CoopState| v.id.to_string());
+                break;
+            }
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(view) = self.get(&id)? {
+                items.push(view);
+            }
+        }
+        Ok(Some(Page { items, next, total }))
+    }
+
     /// Cooperatives matching `filter`, in id order, `page_size` at a time after `after`.
     pub fn list(
         &self,
@@ -508,6 +561,9 @@ impl Projection {
         page_size: usize,
         after: Option<&str>,
     ) -> Result<Page, ProjectionError> {
+        if let Some(page) = self.list_by_one_index(filter, page_size, after)? {
+            return Ok(page);
+        }
         let candidates: Box<dyn Iterator<Item = Result<String, ProjectionError>>> = {
             let (prefix, strip) = if let Some(s) = filter.sector {
                 let p = index_prefix("sector", s.as_str());
