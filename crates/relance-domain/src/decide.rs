@@ -1,5 +1,7 @@
 //! Commands and the rules: `decide(aggregate, command, context)` yields one event or a rejection.
 
+use std::collections::HashMap;
+
 use crate::event::*;
 use crate::limits::*;
 use crate::state::{evolve, fold, Step};
@@ -60,6 +62,9 @@ pub struct Context {
 pub struct Aggregate {
     history: Vec<Recorded>,
     state: Option<CoopState>,
+    /// Request id → index in `history` of the first event it produced: every command looks
+    /// its request id up, and a scan grew with the history.
+    requests: HashMap<String, usize>,
 }
 
 impl Aggregate {
@@ -70,11 +75,22 @@ impl Aggregate {
     /// Builds the aggregate from a cooperative's events in version order.
     pub fn from_history(history: Vec<Recorded>) -> Self {
         let state = fold(&history);
-        Self { history, state }
+        let mut requests = HashMap::with_capacity(history.len());
+        for (i, r) in history.iter().enumerate() {
+            requests.entry(r.envelope.request_id.clone()).or_insert(i);
+        }
+        Self {
+            history,
+            state,
+            requests,
+        }
     }
 
     /// Appends one recorded event (the next version).
     pub fn apply(&mut self, rec: Recorded) {
+        self.requests
+            .entry(rec.envelope.request_id.clone())
+            .or_insert(self.history.len());
         self.history.push(rec);
         let last = self.history.last().expect("just pushed");
         self.state = match evolve(self.state.take(), last) {
@@ -107,9 +123,9 @@ impl Aggregate {
 
     /// The event an earlier command with this request id produced, if any.
     pub fn find_request(&self, request_id: &str) -> Option<&Recorded> {
-        self.history
-            .iter()
-            .find(|r| r.envelope.request_id == request_id)
+        self.requests
+            .get(request_id)
+            .and_then(|&i| self.history.get(i))
     }
 }
 
