@@ -72,6 +72,9 @@ struct Args {
     /// Appends a second flowing during the query rows (default 500; 200 with --quick).
     #[arg(long)]
     query_append_rate: Option<u64>,
+    /// Concurrencies of the append rows (default 1,16,64; the targets are judged at 64).
+    #[arg(long, value_delimiter = ',')]
+    concurrency: Vec<usize>,
     /// PostgreSQL connection string for the peer row (default: 127.0.0.1:5432, database test,
     /// user postgres then root).
     #[arg(long)]
@@ -324,7 +327,11 @@ fn plan(args: &Args) -> Plan {
         query_append_rate: args
             .query_append_rate
             .unwrap_or(if quick { 200 } else { 500 }),
-        concurrency: vec![1, 16, 64],
+        concurrency: if args.concurrency.is_empty() {
+            vec![1, 16, 64]
+        } else {
+            args.concurrency.clone()
+        },
         parts,
         postgres: match &args.postgres {
             Some(p) => vec![p.clone()],
