@@ -220,6 +220,43 @@ fn free_ports() -> Vec<u16> {
         .collect()
 }
 
+/// Every `127.0.0.1:PORT` whose whole port is in `mapping`, replaced in one pass: replacing one
+/// port after another could rewrite a new port that starts with an old one (42231 → "4223" + "1").
+fn replace_ports(conf: &str, mapping: &[(u16, u16)]) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::with_capacity(conf.len());
+    let mut rest = conf;
+    while let Some(at) = rest.find(HOST) {
+        let (before, after) = rest.split_at(at + HOST.len());
+        out.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let (port, tail) = after.split_at(digits);
+        match port
+            .parse::<u16>()
+            .ok()
+            .and_then(|p| mapping.iter().find(|(o, _)| *o == p))
+        {
+            Some((_, new)) => out.push_str(&new.to_string()),
+            None => out.push_str(port),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn ports_are_replaced_whole_in_one_pass() {
+    let mapping = [(4222, 42231), (4223, 5000)];
+    assert_eq!(
+        replace_ports(
+            "a 127.0.0.1:4222 b 127.0.0.1:4223 c 127.0.0.1:42220 d 10.0.0.1:4222",
+            &mapping
+        ),
+        "a 127.0.0.1:42231 b 127.0.0.1:5000 c 127.0.0.1:42220 d 10.0.0.1:4222"
+    );
+}
+
 /// Copies `deploy/nats/cluster/node-*.conf` and `permissions.conf` into `dir` (keeping the
 /// relative include), with every loopback port replaced by a free one and each store in `dir`,
 /// and starts the three servers.
@@ -262,10 +299,7 @@ fn start_cluster(dir: &Path) -> Cluster {
         for e in &expected {
             assert!(original.contains(e.as_str()), "node-{n}.conf lacks `{e}`");
         }
-        let mut conf = original;
-        for &(old, new) in &mapping {
-            conf = conf.replace(&format!("127.0.0.1:{old}"), &format!("127.0.0.1:{new}"));
-        }
+        let mut conf = replace_ports(&original, &mapping);
         let store = dir.join(format!("store-{n}"));
         let store_lines = conf
             .lines()
