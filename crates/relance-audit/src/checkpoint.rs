@@ -64,8 +64,7 @@ impl Checkpoint {
             count: self.count,
             heads: &self.heads,
         };
-        let value = serde_json::to_value(&body).unwrap_or(serde_json::Value::Null);
-        Hash(Sha256::digest(canonical_json(&value)).into())
+        Hash(Sha256::digest(canonical_json(&body)).into())
     }
 
     /// Signs the root with `key`.

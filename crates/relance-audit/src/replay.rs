@@ -4,9 +4,8 @@
 
 use std::io::BufRead;
 
-use relance_domain::Summary;
-use relance_log::StoredEvent;
-use relance_projection::{Projection, ProjectionError, MAX_BATCH};
+use relance_domain::{Recorded, Summary};
+use relance_projection::{PreparedBatch, Projection, ProjectionError, MAX_BATCH};
 
 use crate::{parse_line, Line, ParseError, Progress};
 
@@ -55,7 +54,7 @@ pub fn replay(
 ) -> Result<Replayed, ReplayError> {
     let dir = tempfile::tempdir()?;
     let projection = Projection::open(dir.path())?;
-    let mut batch: Vec<StoredEvent> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Recorded> = Vec::with_capacity(MAX_BATCH);
     let mut events = 0u64;
     let mut previous = 0u64;
     for (i, text) in input.lines().enumerate() {
@@ -82,24 +81,14 @@ pub fn replay(
         if !keep {
             continue;
         }
-        batch.push(StoredEvent {
-            position,
-            cooperative_id: envelope.cooperative_id.clone(),
-            version: envelope.version,
-            event_id: envelope.event_id.clone(),
-            event_type: envelope.event.type_name().to_owned(),
-            schema_version: envelope.schema_version,
-            request_id: envelope.request_id.clone(),
-            payload: relance_proto::encode_envelope(&envelope),
-        });
+        batch.push(Recorded { position, envelope });
         events += 1;
         if batch.len() == MAX_BATCH {
-            projection.apply(&batch)?;
-            batch.clear();
+            projection.apply_prepared(PreparedBatch::from_recorded(std::mem::take(&mut batch)))?;
             progress.tick(events);
         }
     }
-    projection.apply(&batch)?;
+    projection.apply_prepared(PreparedBatch::from_recorded(batch))?;
     progress.tick(events);
     let replayed = Replayed {
         summary: projection.summary(),

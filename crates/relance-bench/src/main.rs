@@ -252,6 +252,32 @@ impl Running {
         Ok(Channel::from_shared(self.url.clone())?.connect().await?)
     }
 
+    /// `ReportHeadcount` commands acknowledged per second with `c` tasks (over at most 8
+    /// channels), each on its own cooperatives named after `tag`.
+    async fn command_rate(&self, c: usize, window: Window, tag: &str) -> Result<f64> {
+        let channels = self.channels(c.min(8)).await?;
+        let tag = tag.to_owned();
+        load::run(c, window, move |task, ctl, barrier| {
+            load::relance_worker(
+                CooperativeCommandsClient::new(channels[task % channels.len()].clone()),
+                tag.clone(),
+                task,
+                ctl,
+                barrier,
+            )
+        })
+        .await
+    }
+
+    /// Health checks answered per second with `c` tasks, on the same channel layout.
+    async fn grpc_floor_rate(&self, c: usize, window: Window) -> Result<f64> {
+        let channels = self.channels(c.min(8)).await?;
+        load::run(c, window, move |task, ctl, barrier| {
+            load::grpc_floor_worker(channels[task % channels.len()].clone(), ctl, barrier)
+        })
+        .await
+    }
+
     async fn channels(&self, n: usize) -> Result<Vec<Channel>> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
@@ -497,18 +523,7 @@ async fn append_jetstream(
             "[append jetstream, sync {}] concurrency {c}: relance",
             sync.label()
         );
-        let channels = node.channels(c.min(8)).await?;
-        let t = tag.clone();
-        let relance = load::run(c, plan.window, move |task, ctl, barrier| {
-            load::relance_worker(
-                CooperativeCommandsClient::new(channels[task % channels.len()].clone()),
-                t.clone(),
-                task,
-                ctl,
-                barrier,
-            )
-        })
-        .await?;
+        let relance = node.command_rate(c, plan.window, &tag).await?;
         eprintln!("  {}; raw publish", fmt_rate(relance));
         let js2 = js.clone();
         let t = tag.clone();
@@ -517,11 +532,7 @@ async fn append_jetstream(
         })
         .await?;
         eprintln!("  {}; gRPC round trip alone", fmt_rate(raw));
-        let channels = node.channels(c.min(8)).await?;
-        let floor = load::run(c, plan.window, move |task, ctl, barrier| {
-            load::grpc_floor_worker(channels[task % channels.len()].clone(), ctl, barrier)
-        })
-        .await?;
+        let floor = node.grpc_floor_rate(c, plan.window).await?;
         eprintln!("  {}", fmt_rate(floor));
         js_rates.push((sync, c, relance));
         if plan.has(Part::AppendJetstream) {
@@ -562,18 +573,7 @@ async fn append_embedded(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Resul
     for &c in &plan.concurrency {
         let tag = format!("E{c}");
         eprintln!("[append embedded] concurrency {c}: relance");
-        let channels = node.channels(c.min(8)).await?;
-        let t = tag.clone();
-        let relance = load::run(c, plan.window, move |task, ctl, barrier| {
-            load::relance_worker(
-                CooperativeCommandsClient::new(channels[task % channels.len()].clone()),
-                t.clone(),
-                task,
-                ctl,
-                barrier,
-            )
-        })
-        .await?;
+        let relance = node.command_rate(c, plan.window, &tag).await?;
         eprintln!("  {}; raw sled insert+flush", fmt_rate(relance));
         let tr = tree.clone();
         let raw = load::run(c, plan.window, move |task, ctl, barrier| {

@@ -1,12 +1,13 @@
 //! Canonical JSON written straight from any `Serialize` value, without building a
 //! `serde_json::Value` tree first.
 //!
-//! The bytes are those of [`crate::canonical_json`] applied to `serde_json::to_value(v)`: object
-//! keys sorted by their UTF-8 bytes, no insignificant whitespace, strings escaped as serde_json
-//! escapes them (which is what Python's `json.dumps(..., ensure_ascii=False)` writes). The hash
-//! chain runs this once per event on every append, projection step and audit check, so it
-//! avoids the tree's allocations: each object is written into one scratch buffer, its members
-//! are sorted by key as ranges of that buffer, then copied out once.
+//! The bytes are those of `serde_json::to_value(v)` written with its object keys sorted by their
+//! UTF-8 bytes, no insignificant whitespace, strings escaped as serde_json escapes them (which is
+//! what Python's `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+//! writes); the tests check exactly that against the value tree. The hash chain runs this once
+//! per event on every append, projection step and audit check, so it avoids the tree's
+//! allocations: each object is written into one scratch buffer, its members are sorted by key
+//! as ranges of that buffer, then copied out once.
 
 use std::fmt::Display;
 use std::io::Write as _;
@@ -52,6 +53,33 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
 
 fn write_display(v: impl Display, out: &mut Vec<u8>) {
     let _ = write!(out, "{v}");
+}
+
+/// `serialize_*` methods writing a number as its decimal text into `self.$out`.
+macro_rules! numbers_as_text {
+    ($out:tt; $($f:ident: $t:ty),*) => {$(
+        fn $f(self, v: $t) -> Result {
+            write_display(v, self.$out);
+            Ok(())
+        }
+    )*};
+}
+
+/// The sequence-like compound serializers: each element is written by [`Array::element`].
+macro_rules! array_compound {
+    ($($tr:ident::$method:ident),*) => {$(
+        impl ser::$tr for Array<'_> {
+            type Ok = ();
+            type Error = CanonicalError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
+                self.element(value)
+            }
+            fn end(self) -> Result {
+                self.finish();
+                Ok(())
+            }
+        }
+    )*};
 }
 
 struct Canonical<'a> {
@@ -182,46 +210,9 @@ impl<'a> ser::Serializer for Canonical<'a> {
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Result {
-        write_display(v, self.out);
-        Ok(())
-    }
+    numbers_as_text!(out; serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
     fn serialize_f32(self, v: f32) -> Result {
         self.serialize_f64(f64::from(v))
     }
@@ -321,53 +312,12 @@ impl<'a> ser::Serializer for Canonical<'a> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        self.element(value)
-    }
-    fn end(self) -> Result {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        self.element(value)
-    }
-    fn end(self) -> Result {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        self.element(value)
-    }
-    fn end(self) -> Result {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
-        self.element(value)
-    }
-    fn end(self) -> Result {
-        self.finish();
-        Ok(())
-    }
-}
+array_compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeStruct for Object<'_> {
     type Ok = ();
@@ -416,15 +366,6 @@ impl ser::SerializeMap for Object<'_> {
 /// serde_json does), are keys.
 struct MapKey<'a>(&'a mut Vec<u8>);
 
-macro_rules! key_as_text {
-    ($($f:ident: $t:ty),*) => {$(
-        fn $f(self, v: $t) -> Result {
-            write_display(v, self.0);
-            Ok(())
-        }
-    )*};
-}
-
 macro_rules! key_refused {
     ($($f:ident$(<$g:ident>)?($($a:ty),*) -> $r:ty),*) => {$(
         fn $f$(<$g: Serialize + ?Sized>)?(self, $(_: $a),*) -> Result<$r> {
@@ -444,8 +385,9 @@ impl ser::Serializer for MapKey<'_> {
     type SerializeStruct = ser::Impossible<(), CanonicalError>;
     type SerializeStructVariant = ser::Impossible<(), CanonicalError>;
 
-    key_as_text!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
-        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
+    numbers_as_text!(0; serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64);
 
     fn serialize_str(self, v: &str) -> Result {
         self.0.extend_from_slice(v.as_bytes());
@@ -485,7 +427,6 @@ mod tests {
     use serde_json::json;
 
     use super::write_canonical;
-    use crate::canonical_json;
 
     fn direct<T: Serialize>(v: &T) -> String {
         let mut out = Vec::new();
@@ -493,9 +434,11 @@ mod tests {
         String::from_utf8(out).expect("utf8")
     }
 
+    /// The oracle: serde_json's own value tree, whose maps are ordered by key (a `BTreeMap`
+    /// while its `preserve_order` feature is off, which the last test checks), written compactly.
     fn via_value<T: Serialize>(v: &T) -> String {
         let value = serde_json::to_value(v).expect("value");
-        String::from_utf8(canonical_json(&value)).expect("utf8")
+        serde_json::to_string(&value).expect("json")
     }
 
     #[derive(Serialize)]
@@ -624,5 +567,11 @@ mod tests {
         let map: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
         let mut out = Vec::new();
         assert!(write_canonical(&map, &mut out, None).is_err());
+    }
+
+    #[test]
+    fn the_oracle_sorts_keys_by_their_bytes() {
+        let v = json!({"b": 1, "a": 2, "Z": 3, "é": 4});
+        assert_eq!(via_value(&v), r#"{"Z":3,"a":2,"b":1,"é":4}"#);
     }
 }

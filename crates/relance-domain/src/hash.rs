@@ -9,7 +9,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::Envelope;
@@ -63,71 +62,19 @@ impl From<Hash> for String {
     }
 }
 
-/// Canonical JSON of any value (sorted keys, compact).
-pub fn canonical_json(value: &Value) -> Vec<u8> {
+/// Canonical JSON of any value (sorted keys, compact): see [`crate::canonical`].
+pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    write_canonical(value, &mut out);
+    // Values with string keys (every type relance hashes) always have a canonical form.
+    let _ = crate::canonical::write_canonical(value, &mut out, None);
     out
-}
-
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                if let Some(v) = map.get(key) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(b']');
-        }
-        Value::String(s) => write_string(s, out),
-        other => out.extend_from_slice(other.to_string().as_bytes()),
-    }
-}
-
-fn write_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json escapes exactly like Python's json module with ensure_ascii=False.
-    out.extend_from_slice(Value::String(s.to_owned()).to_string().as_bytes());
 }
 
 /// The bytes the hash covers: the envelope as canonical JSON without its `hash` field.
 pub fn canonical_bytes(envelope: &Envelope) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    // Plain structs with string keys always have a canonical form.
     let _ = crate::canonical::write_canonical(envelope, &mut out, Some("hash"));
     out
-}
-
-/// The same bytes through a `serde_json::Value` tree: the reference [`canonical_bytes`] is
-/// checked against (slower: it allocates every key and value).
-pub fn canonical_bytes_via_value(envelope: &Envelope) -> Vec<u8> {
-    let mut value = match serde_json::to_value(envelope) {
-        Ok(v) => v,
-        // Serialising plain structs with string keys cannot fail.
-        Err(_) => Value::Null,
-    };
-    if let Value::Object(map) = &mut value {
-        map.remove("hash");
-    }
-    canonical_json(&value)
 }
 
 /// `SHA-256(prev_hash ‖ canonical_bytes(envelope))`.
@@ -144,7 +91,7 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_and_keeps_unicode() {
-        let v: Value = serde_json::json!({"b": 1, "a": {"z": "Benguérir", "y": [1, null, "x\"y"]}});
+        let v = serde_json::json!({"b": 1, "a": {"z": "Benguérir", "y": [1, null, "x\"y"]}});
         assert_eq!(
             String::from_utf8(canonical_json(&v)).expect("utf8"),
             r#"{"a":{"y":[1,null,"x\"y"],"z":"Benguérir"},"b":1}"#

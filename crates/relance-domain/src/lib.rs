@@ -23,7 +23,7 @@ pub use event::{
     ReorientationDeclared, SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
     SCHEMA_VERSION,
 };
-pub use hash::{canonical_bytes, canonical_bytes_via_value, canonical_json, chain_hash, Hash};
+pub use hash::{canonical_bytes, canonical_json, chain_hash, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};
 pub use rejection::{Rejection, RejectionKind, Rule};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};

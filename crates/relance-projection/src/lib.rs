@@ -142,16 +142,32 @@ pub struct Prepared {
     payload: Vec<u8>,
 }
 
+impl Prepared {
+    fn new(recorded: Recorded, payload: Vec<u8>) -> Self {
+        Self {
+            computed: chain_hash(&recorded.envelope),
+            recorded,
+            payload,
+        }
+    }
+}
+
 /// A batch of events decoded and hashed off the thread that writes the views.
 pub struct PreparedBatch(Vec<Prepared>);
 
 impl PreparedBatch {
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// Events already decoded (an audit export's): hashed, and encoded once for the history
+    /// record, without decoding them again.
+    pub fn from_recorded(events: Vec<Recorded>) -> Self {
+        Self(
+            events
+                .into_iter()
+                .map(|r| {
+                    let payload = relance_proto::encode_envelope(&r.envelope);
+                    Prepared::new(r, payload)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -304,12 +320,10 @@ impl Projection {
         events
             .into_iter()
             .map(|e| {
-                let recorded = decode_stored(e.position, &e.payload)?;
-                Ok(Prepared {
-                    computed: chain_hash(&recorded.envelope),
-                    recorded,
-                    payload: e.payload,
-                })
+                Ok(Prepared::new(
+                    decode_stored(e.position, &e.payload)?,
+                    e.payload,
+                ))
             })
             .collect::<Result<_, _>>()
             .map(PreparedBatch)

@@ -53,7 +53,8 @@ pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
         let Some(last) = batch.last() else { break };
         next = last.position + 1;
         let p = projection.clone();
-        tokio::task::spawn_blocking(move || p.apply(&batch)).await??;
+        tokio::task::spawn_blocking(move || p.apply_prepared(Projection::prepare(batch)?))
+            .await??;
         progress.tick(projection.checkpoint(), head);
     }
     progress.done();
