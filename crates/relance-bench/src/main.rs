@@ -566,7 +566,7 @@ async fn append_jetstream(
 
 async fn append_embedded(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Result<()> {
     let dir = work.join("embedded");
-    let log = relance_log::embedded::SledLog::open(dir.join("log"))?;
+    let log = relance_log_sled::SledLog::open(dir.join("log"))?;
     let node = Running::start(Arc::new(log), None).await?;
     let raw_db = sled::open(dir.join("raw"))?;
     let tree = raw_db.open_tree("raw")?;

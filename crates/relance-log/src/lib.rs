@@ -2,15 +2,13 @@
 //!
 //! [`EventLog`] is the port every backend implements: append with an expected
 //! per-cooperative version and an idempotency key, read one cooperative, read everything
-//! from a global position, follow live. [`embedded::SledLog`] is the backend used when no
-//! NATS URL is given; the JetStream backend lives in its own crate. Both must pass
-//! [`conformance`] (feature `conformance`).
+//! from a global position, follow live. This crate holds no adapter: the embedded sled log
+//! (`relance-log-sled`) and the JetStream log (`relance-log-nats`) are crates of their own, and
+//! both pass [`conformance`] (feature `conformance`).
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use relance_domain::CoopId;
-
-pub mod embedded;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

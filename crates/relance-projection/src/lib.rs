@@ -265,7 +265,7 @@ fn decode_history_value(v: &[u8]) -> Result<Recorded, ProjectionError> {
 impl Projection {
     /// Opens (or creates) the views in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Arc<Self>, ProjectionError> {
-        let db = relance_log::embedded::open_db_with_cache(dir.as_ref(), CACHE_BYTES)?;
+        let db = relance_log_sled::open_db_with_cache(dir.as_ref(), CACHE_BYTES)?;
         let tree = db.open_tree("views")?;
         let checkpoint = match tree.get(CHECKPOINT_KEY)? {
             Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),

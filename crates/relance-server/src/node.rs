@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use relance_log::embedded::SledLog;
+use relance_log_sled::SledLog;
 use relance_log::{EventLog, LogError};
 use relance_projection::{Projection, ProjectionError};
 use relance_proto::v1::audit_server::AuditServer;

@@ -21,7 +21,7 @@ pub async fn open_log(data_dir: &Path, nats: &NatsArgs) -> Result<Arc<dyn EventL
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("cannot create {}", data_dir.display()))?;
             Ok(Arc::new(
-                relance_log::embedded::SledLog::open(data_dir.join("log")).with_context(|| {
+                relance_log_sled::SledLog::open(data_dir.join("log")).with_context(|| {
                     format!(
                         "cannot open the event log in {} (is a node still running on it?)",
                         data_dir.display()
@@ -38,7 +38,7 @@ pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
     let dir = data_dir.join("projection");
     if dir.exists() {
         // Refuse while a node holds the views: sled's lock would otherwise be waited on.
-        let probe = relance_log::embedded::open_db(&dir)
+        let probe = relance_log_sled::open_db(&dir)
             .with_context(|| format!("{} is in use: stop the node first", dir.display()))?;
         drop(probe);
         std::fs::remove_dir_all(&dir)

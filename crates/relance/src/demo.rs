@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use futures::StreamExt;
 use relance_domain::Date;
-use relance_log::embedded::SledLog;
+use relance_log_sled::SledLog;
 use relance_proto::v1;
 use relance_proto::v1::envelope::Event as E;
 use relance_server::{serve, Node};

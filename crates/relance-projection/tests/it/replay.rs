@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use proptest::sample::Index;
 use relance_domain::CoopState;
-use relance_log::embedded::SledLog;
+use relance_log_sled::SledLog;
 use relance_log::{EventLog, StoredEvent};
 use relance_projection::{Filter, Projection, MAX_BATCH};
 

@@ -1,10 +1,10 @@
-//! The embedded (sled) backend against the conformance suite, plus its own checks.
+//! The embedded (sled) log against the conformance suite.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use relance_log::conformance::Harness;
-use relance_log::embedded::SledLog;
+use relance_log_sled::SledLog;
 
 struct SledHarness {
     dir: tempfile::TempDir,
