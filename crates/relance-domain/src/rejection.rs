@@ -2,95 +2,107 @@
 
 use std::fmt;
 
-/// Every rule the domain enforces, by name. The name is part of the API: clients match on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rule {
-    // Input shape (INVALID_ARGUMENT).
-    CooperativeIdFormat,
-    RequiredField,
-    TextTooLong,
-    ControlCharacter,
-    InvalidDate,
-    InvalidEnum,
-    AmountNegative,
-    AmountTooLarge,
-    NumberTooLarge,
-    CapacityRange,
-    ValidityRange,
-    // State (FAILED_PRECONDITION / NOT_FOUND / ABORTED).
-    CooperativeNotRegistered,
-    AlreadyRegistered,
-    AlreadyHalted,
-    NotHalted,
-    DateBeforeRegistration,
-    DateInFuture,
-    ResumeBeforeHalt,
-    SupportNotInOwnName,
-    RetractUnknownEvent,
-    RetractAlreadyRetracted,
-    RetractRetraction,
-    RetractRegistration,
-    ExpectedVersionMismatch,
+/// Defines [`Rule`] from one list: each variant with its stable name and its class, so the
+/// enum, [`Rule::ALL`], [`Rule::name`] and [`Rule::kind`] cannot disagree.
+macro_rules! rules {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal => $kind:ident, )+) => {
+        /// Every rule by which relance refuses a request, by name: the domain's rules and the
+        /// adapters' (authentication, rate limit, malformed bytes, queries, audit). The name is
+        /// part of the API: clients match on it (`relance-rule` metadata); docs/design.md lists
+        /// them all.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Rule {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl Rule {
+            /// Every rule, in declaration order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)+];
+
+            /// The stable snake_case name clients see.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $name,)+
+                }
+            }
+
+            /// The class of refusal, which adapters map to their own status codes.
+            pub fn kind(self) -> RejectionKind {
+                match self {
+                    $(Rule::$variant => RejectionKind::$kind,)+
+                }
+            }
+        }
+    };
+}
+
+rules! {
+    // Input shape, whatever the state.
+    CooperativeIdFormat = "cooperative_id_format" => InvalidArgument,
+    RequiredField = "required_field" => InvalidArgument,
+    TextTooLong = "text_too_long" => InvalidArgument,
+    ControlCharacter = "control_character" => InvalidArgument,
+    InvalidDate = "invalid_date" => InvalidArgument,
+    InvalidEnum = "invalid_enum" => InvalidArgument,
+    AmountNegative = "amount_negative" => InvalidArgument,
+    AmountTooLarge = "amount_too_large" => InvalidArgument,
+    NumberTooLarge = "number_too_large" => InvalidArgument,
+    CapacityRange = "capacity_range" => InvalidArgument,
+    ValidityRange = "validity_range" => InvalidArgument,
+    /// The request's bytes are not a valid protobuf message of its type.
+    MalformedRequest = "malformed_request" => InvalidArgument,
+    /// A `page_token` this node never issued.
+    PageTokenInvalid = "page_token_invalid" => InvalidArgument,
+    /// A range whose start is after its end.
+    RangeReversed = "range_reversed" => InvalidArgument,
+    // The state of a cooperative.
+    CooperativeNotRegistered = "cooperative_not_registered" => NotFound,
+    RetractUnknownEvent = "retract_unknown_event" => NotFound,
+    AlreadyRegistered = "already_registered" => FailedPrecondition,
+    AlreadyHalted = "already_halted" => FailedPrecondition,
+    NotHalted = "not_halted" => FailedPrecondition,
+    DateBeforeRegistration = "date_before_registration" => FailedPrecondition,
+    DateInFuture = "date_in_future" => FailedPrecondition,
+    ResumeBeforeHalt = "resume_before_halt" => FailedPrecondition,
+    RetractAlreadyRetracted = "retract_already_retracted" => FailedPrecondition,
+    RetractRetraction = "retract_retraction" => FailedPrecondition,
+    RetractRegistration = "retract_registration" => FailedPrecondition,
+    /// The cooperative's hash chain does not verify: nothing is built on it or answered from it.
+    CooperativeQuarantined = "cooperative_quarantined" => FailedPrecondition,
+    ExpectedVersionMismatch = "expected_version_mismatch" => Conflict,
+    /// The cooperative kept changing under the command: every bounded attempt met a conflict.
+    Contended = "contended" => Conflict,
+    SupportNotInOwnName = "support_not_in_own_name" => PermissionDenied,
+    // Who is calling.
+    /// No `authorization` metadata.
+    MissingToken = "missing_token" => Unauthenticated,
+    /// `authorization` metadata that is not `Bearer <token>`.
+    MalformedToken = "malformed_token" => Unauthenticated,
+    /// A bearer token the node does not know.
+    UnknownToken = "unknown_token" => Unauthenticated,
+    /// The caller's roles do not grant the method's permission.
+    RoleNotAllowed = "role_not_allowed" => PermissionDenied,
+    /// The caller sent more requests a second than its rate limit.
+    RateLimited = "rate_limited" => ResourceExhausted,
+    /// A request over the node's message size limit.
+    RequestTooLarge = "request_too_large" => ResourceExhausted,
+    // What this node can do now.
+    /// The node does not serve this (e.g. queries on a `--role command` process).
+    NotServedHere = "not_served_here" => FailedPrecondition,
+    /// The projection did not reach the caller's `min_position` in time.
+    PositionNotReached = "position_not_reached" => Unavailable,
+    /// The event log cannot be reached now; the same request may be retried.
+    LogUnavailable = "log_unavailable" => Unavailable,
+    /// Stored bytes that do not read back.
+    CorruptEvent = "corrupt_event" => DataLoss,
+    /// A fault of the node itself (a failed task, a poisoned lock, a storage error).
+    Internal = "internal" => Internal,
 }
 
 impl Rule {
-    /// The stable snake_case name clients see.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::CooperativeIdFormat => "cooperative_id_format",
-            Rule::RequiredField => "required_field",
-            Rule::TextTooLong => "text_too_long",
-            Rule::ControlCharacter => "control_character",
-            Rule::InvalidDate => "invalid_date",
-            Rule::InvalidEnum => "invalid_enum",
-            Rule::AmountNegative => "amount_negative",
-            Rule::AmountTooLarge => "amount_too_large",
-            Rule::NumberTooLarge => "number_too_large",
-            Rule::CapacityRange => "capacity_range",
-            Rule::ValidityRange => "validity_range",
-            Rule::CooperativeNotRegistered => "cooperative_not_registered",
-            Rule::AlreadyRegistered => "already_registered",
-            Rule::AlreadyHalted => "already_halted",
-            Rule::NotHalted => "not_halted",
-            Rule::DateBeforeRegistration => "date_before_registration",
-            Rule::DateInFuture => "date_in_future",
-            Rule::ResumeBeforeHalt => "resume_before_halt",
-            Rule::SupportNotInOwnName => "support_not_in_own_name",
-            Rule::RetractUnknownEvent => "retract_unknown_event",
-            Rule::RetractAlreadyRetracted => "retract_already_retracted",
-            Rule::RetractRetraction => "retract_retraction",
-            Rule::RetractRegistration => "retract_registration",
-            Rule::ExpectedVersionMismatch => "expected_version_mismatch",
-        }
-    }
-
-    /// The class of refusal, which adapters map to their own status codes.
-    pub fn kind(self) -> RejectionKind {
-        match self {
-            Rule::CooperativeIdFormat
-            | Rule::RequiredField
-            | Rule::TextTooLong
-            | Rule::ControlCharacter
-            | Rule::InvalidDate
-            | Rule::InvalidEnum
-            | Rule::AmountNegative
-            | Rule::AmountTooLarge
-            | Rule::NumberTooLarge
-            | Rule::CapacityRange
-            | Rule::ValidityRange => RejectionKind::InvalidArgument,
-            Rule::CooperativeNotRegistered | Rule::RetractUnknownEvent => RejectionKind::NotFound,
-            Rule::ExpectedVersionMismatch => RejectionKind::Conflict,
-            Rule::AlreadyRegistered
-            | Rule::AlreadyHalted
-            | Rule::NotHalted
-            | Rule::DateBeforeRegistration
-            | Rule::DateInFuture
-            | Rule::ResumeBeforeHalt
-            | Rule::RetractAlreadyRetracted
-            | Rule::RetractRetraction
-            | Rule::RetractRegistration => RejectionKind::FailedPrecondition,
-            Rule::SupportNotInOwnName => RejectionKind::PermissionDenied,
-        }
+    /// The rule of this name, if any.
+    pub fn parse(name: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.name() == name)
     }
 }
 
@@ -113,6 +125,16 @@ pub enum RejectionKind {
     Conflict,
     /// The actor may not act in that name.
     PermissionDenied,
+    /// The caller is not identified.
+    Unauthenticated,
+    /// The caller is over its quota.
+    ResourceExhausted,
+    /// Retry later: a dependency is unreachable or behind.
+    Unavailable,
+    /// Stored data does not read back.
+    DataLoss,
+    /// The node failed.
+    Internal,
 }
 
 /// A refused command: the rule, the field when the rule is about one, and a sentence.

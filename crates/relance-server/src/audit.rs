@@ -9,7 +9,10 @@ use futures::Stream;
 use relance_log::EventLog;
 use relance_projection::Projection;
 use relance_proto::v1;
+use relance_domain::Rule;
 use tonic::{Request, Response};
+
+use crate::status::{internal, refuse};
 
 /// Events read from the log per round trip of an export.
 const EXPORT_CHUNK: usize = 512;
@@ -40,13 +43,14 @@ impl AuditService {
     /// The node's projection once it has applied `min` (0: now).
     async fn projection(&self, min: u64) -> Result<Arc<Projection>, tonic::Status> {
         let Some(projection) = &self.projection else {
-            return Err(tonic::Status::failed_precondition(
+            return Err(refuse(
+                Rule::NotServedHere,
                 "this node has no projection (--role command): ask a projection node",
             ));
         };
         if min > 0 {
             projection.wait_for(min, self.wait).await.map_err(|at| {
-                tonic::Status::unavailable(format!(
+                refuse(Rule::PositionNotReached, format!(
                     "the projection is at position {at} and has not reached min_position {min}; retry"
                 ))
             })?;
@@ -65,7 +69,7 @@ struct Cursor {
 }
 
 fn unavailable(e: relance_log::LogError) -> tonic::Status {
-    tonic::Status::unavailable(format!("event log: {e}"))
+    refuse(Rule::LogUnavailable, format!("event log: {e}"))
 }
 
 #[tonic::async_trait]
@@ -102,7 +106,7 @@ impl v1::audit_server::Audit for AuditService {
                             }
                         })
                         .map_err(|err| {
-                            tonic::Status::data_loss(format!(
+                            refuse(Rule::CorruptEvent, format!(
                                 "the event at position {} cannot be decoded: {err}",
                                 e.position
                             ))
@@ -134,8 +138,8 @@ impl v1::audit_server::Audit for AuditService {
         let (position, heads) =
             tokio::task::spawn_blocking(move || projection.heads_at_checkpoint())
                 .await
-                .map_err(|e| tonic::Status::internal(e.to_string()))?
-                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+                .map_err(internal)?
+                .map_err(internal)?;
         Ok(Response::new(v1::HeadsReply {
             position,
             count: heads.iter().map(|h| h.1).sum(),
@@ -158,8 +162,8 @@ impl v1::audit_server::Audit for AuditService {
         let p = self.projection(r.into_inner().min_position).await?;
         let (digest, position) = tokio::task::spawn_blocking(move || p.digest_at_checkpoint())
             .await
-            .map_err(|e| tonic::Status::internal(e.to_string()))?
-            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            .map_err(internal)?
+            .map_err(internal)?;
         Ok(Response::new(v1::DigestReply { digest, position }))
     }
 }

@@ -12,7 +12,10 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use relance_domain::Rule;
 use tonic::Status;
+
+use crate::status::refuse;
 
 /// A role of DESIGN.md "Security".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -238,15 +241,21 @@ impl Authenticator {
     /// The principal a bearer token belongs to.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Arc<Principal>, Status> {
         let header = authorization.ok_or_else(|| {
-            Status::unauthenticated("missing `authorization: Bearer <token>` metadata")
+            refuse(
+                Rule::MissingToken,
+                "missing `authorization: Bearer <token>` metadata",
+            )
         })?;
         let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-            Status::unauthenticated("the authorization metadata must be `Bearer <token>`")
+            refuse(
+                Rule::MalformedToken,
+                "the authorization metadata must be `Bearer <token>`",
+            )
         })?;
         self.by_hash
             .get(&token_hash(token.trim()))
             .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown token"))
+            .ok_or_else(|| refuse(Rule::UnknownToken, "unknown token"))
     }
 }
 
@@ -315,7 +324,10 @@ impl AuthLayer {
         headers: &http::HeaderMap,
     ) -> Result<Option<Arc<Principal>>, Status> {
         let perm = permission(path).ok_or_else(|| {
-            Status::permission_denied(format!("{path} has no declared permission"))
+            refuse(
+                Rule::RoleNotAllowed,
+                format!("{path} has no declared permission"),
+            )
         })?;
         if perm == Permission::Public {
             return Ok(None);
@@ -326,7 +338,7 @@ impl AuthLayer {
                 let p = auth.authenticate(header)?;
                 if !p.may(perm) {
                     let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
-                    return Err(Status::permission_denied(format!(
+                    return Err(refuse(Rule::RoleNotAllowed, format!(
                         "{} ({}) with role(s) {} may not call {path}",
                         p.id,
                         p.organisation,
@@ -347,26 +359,82 @@ impl AuthLayer {
         };
         if let Some(limiter) = &self.limiter {
             if !limiter.allow(&who) {
-                return Err(Status::resource_exhausted(format!(
-                    "rate limit: {who} sends more requests than allowed; slow down and retry"
-                )));
+                return Err(refuse(
+                    Rule::RateLimited,
+                    format!("{who} sends more requests than allowed; slow down and retry"),
+                ));
             }
         }
         Ok(principal)
     }
 }
 
-/// tonic refuses a request over the size limit with OUT_OF_RANGE; gRPC's convention (and
-/// clients' retry logic) expects RESOURCE_EXHAUSTED for it.
-fn oversized_is_resource_exhausted(headers: &mut http::HeaderMap) {
-    let out_of_range = headers.get("grpc-status").is_some_and(|v| v == "11");
-    let too_large = headers
+/// Refusals tonic's codec makes before any service runs, brought under the refusal table:
+/// a request over the size limit (tonic says OUT_OF_RANGE; gRPC's convention, and clients'
+/// retry logic, expect RESOURCE_EXHAUSTED) and bytes that are not a valid message of the
+/// request's type (tonic says INTERNAL, but it is bad input: INVALID_ARGUMENT). Both gain the
+/// `relance-rule` metadata key like every other refusal.
+fn codec_refusals(headers: &mut http::HeaderMap) {
+    let code = headers.get("grpc-status").and_then(|v| v.to_str().ok());
+    let message = headers
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| m.contains("too%20large") || m.contains("too large"));
-    if out_of_range && too_large {
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+        .unwrap_or("");
+    let rule = match code {
+        Some("11") if message.contains("too%20large") || message.contains("too large") => {
+            Rule::RequestTooLarge
+        }
+        Some("13") if message.contains("decode") && message.contains("Protobuf") => {
+            Rule::MalformedRequest
+        }
+        _ => return,
+    };
+    let status = refuse(rule, percent_decode(message));
+    let code = (status.code() as i32).to_string();
+    if let Ok(v) = http::HeaderValue::from_str(&code) {
+        headers.insert("grpc-status", v);
     }
+    if let Ok(v) = http::HeaderValue::from_str(&percent_encode(status.message())) {
+        headers.insert("grpc-message", v);
+    }
+    headers.insert("relance-rule", http::HeaderValue::from_static(rule.name()));
+}
+
+/// The grpc-message header's percent-encoding (gRPC over HTTP/2: bytes outside 0x20–0x7E and
+/// `%` are written as `%XX`).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
@@ -394,7 +462,7 @@ where
                 let call = self.inner.call(req);
                 Box::pin(async move {
                     let mut response = call.await?;
-                    oversized_is_resource_exhausted(response.headers_mut());
+                    codec_refusals(response.headers_mut());
                     Ok(response)
                 })
             }

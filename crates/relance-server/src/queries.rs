@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use relance_domain::Date;
-use relance_domain::{CoopId, Sector, Status};
+use relance_domain::{CoopId, Date, Rule, Sector, Status};
 use relance_projection::{AsOf, Filter, Projection, ProjectionError};
 use relance_proto::v1;
 use tonic::{Request, Response};
+
+use crate::status::{refuse, refuse_field};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
@@ -21,11 +22,7 @@ pub struct QueryService {
 }
 
 fn internal(e: ProjectionError) -> tonic::Status {
-    tonic::Status::internal(e.to_string())
-}
-
-fn invalid(field: &str, rule: &str, detail: String) -> tonic::Status {
-    tonic::Status::invalid_argument(format!("rule {rule}: field `{field}` {detail}"))
+    crate::status::internal(e)
 }
 
 fn parse_id(raw: &str) -> Result<CoopId, tonic::Status> {
@@ -38,8 +35,8 @@ impl QueryService {
     fn not_quarantined(&self, id: &CoopId) -> Result<(), tonic::Status> {
         match self.projection.quarantine(id.as_str()).map_err(internal)? {
             None => Ok(()),
-            Some(q) => Err(tonic::Status::failed_precondition(format!(
-                "rule cooperative_quarantined: cooperative {id} is quarantined: its hash chain breaks at version {} (position {}, event {}): {}; its later events are not applied",
+            Some(q) => Err(refuse(Rule::CooperativeQuarantined, format!(
+                "cooperative {id} is quarantined: its hash chain breaks at version {} (position {}, event {}): {}; its later events are not applied",
                 q.version, q.position, q.event_id, q.reason
             ))),
         }
@@ -55,7 +52,7 @@ impl QueryService {
             return Ok(());
         }
         self.projection.wait_for(min_position, self.wait).await.map(|_| ()).map_err(|at| {
-            tonic::Status::unavailable(format!(
+            refuse(Rule::PositionNotReached, format!(
                 "the projection is at position {at} and has not reached min_position {min_position} within {:?}; retry",
                 self.wait
             ))
@@ -65,24 +62,24 @@ impl QueryService {
 
 /// The request's past point; it must name a recorded time or a position.
 fn as_of(raw: Option<v1::AsOf>) -> Result<AsOf, tonic::Status> {
-    let raw = raw.ok_or_else(|| invalid("as_of", "required", "is missing".into()))?;
+    let raw = raw.ok_or_else(|| refuse_field("as_of", Rule::RequiredField, "is missing"))?;
     let mut as_of = AsOf::default();
     match raw.point {
         Some(v1::as_of::Point::RecordedAtUnixMs(ms)) => as_of.recorded_at_ms = Some(ms),
         Some(v1::as_of::Point::Position(p)) => as_of.position = Some(p),
         None => {
-            return Err(invalid(
+            return Err(refuse_field(
                 "as_of.point",
-                "required",
-                "must be a recorded time or a position".into(),
+                Rule::RequiredField,
+                "must be a recorded time or a position",
             ))
         }
     }
     if !raw.business_date.is_empty() {
         as_of.business_date = Some(Date::parse(&raw.business_date).ok_or_else(|| {
-            invalid(
+            refuse_field(
                 "as_of.business_date",
-                "invalid_date",
+                Rule::InvalidDate,
                 format!("{:?} is not a YYYY-MM-DD date", raw.business_date),
             )
         })?);
@@ -105,13 +102,14 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let key = id.to_string();
         let state = tokio::task::spawn_blocking(move || p.state_at(&key, &as_of))
             .await
-            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .map_err(crate::status::internal)?
             .map_err(internal)?;
         match state {
             Some(s) => Ok(Response::new(relance_proto::coop_view_to_wire(&s))),
-            None => Err(tonic::Status::not_found(format!(
-                "rule cooperative_not_registered: cooperative {id} was not registered at that point"
-            ))),
+            None => Err(refuse(
+                Rule::CooperativeNotRegistered,
+                format!("cooperative {id} was not registered at that point"),
+            )),
         }
     }
 
@@ -125,7 +123,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let p = self.projection.clone();
         let (summary, position) = tokio::task::spawn_blocking(move || p.summary_at(&as_of))
             .await
-            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .map_err(crate::status::internal)?
             .map_err(internal)?;
         Ok(Response::new(relance_proto::summary_to_wire(
             &summary, position,
@@ -142,9 +140,10 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         self.not_quarantined(&id)?;
         match self.projection.get(id.as_str()).map_err(internal)? {
             Some(s) => Ok(Response::new(relance_proto::coop_view_to_wire(&s))),
-            None => Err(tonic::Status::not_found(format!(
-                "rule cooperative_not_registered: cooperative {id} is not registered"
-            ))),
+            None => Err(refuse(
+                Rule::CooperativeNotRegistered,
+                format!("cooperative {id} is not registered"),
+            )),
         }
     }
 
@@ -157,9 +156,9 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
             "" => None,
             s => Some(Sector::parse(s).ok_or_else(|| {
                 let known: Vec<&str> = Sector::ALL.iter().map(|s| s.as_str()).collect();
-                invalid(
+                refuse_field(
                     "sector",
-                    "invalid_enum",
+                    Rule::InvalidEnum,
                     format!("{s:?} is not one of {}", known.join(", ")),
                 )
             })?),
@@ -167,9 +166,9 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let status = match r.status.as_str() {
             "" => None,
             s => Some(Status::parse(s).ok_or_else(|| {
-                invalid(
+                refuse_field(
                     "status",
-                    "invalid_enum",
+                    Rule::InvalidEnum,
                     format!("{s:?} is not one of active, halted, reoriented, resumed"),
                 )
             })?),
@@ -177,9 +176,9 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let page_size = match r.page_size as usize {
             0 => DEFAULT_PAGE,
             n if n > MAX_PAGE => {
-                return Err(invalid(
+                return Err(refuse_field(
                     "page_size",
-                    "number_too_large",
+                    Rule::NumberTooLarge,
                     format!("is {n}, at most {MAX_PAGE}"),
                 ))
             }
@@ -233,9 +232,10 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         self.not_quarantined(&id)?;
         let items = self.projection.history(id.as_str()).map_err(internal)?;
         if items.is_empty() {
-            return Err(tonic::Status::not_found(format!(
-                "rule cooperative_not_registered: cooperative {id} has no events"
-            )));
+            return Err(refuse(
+                Rule::CooperativeNotRegistered,
+                format!("cooperative {id} has no events"),
+            ));
         }
         Ok(Response::new(v1::HistoryReply {
             events: items
