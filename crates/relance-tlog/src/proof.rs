@@ -124,12 +124,16 @@ fn perfect<S: NodeSource>(src: &S, level: u8, index: u64) -> Result<Hash, ProveE
     Ok(node_hash(&left, &right))
 }
 
-/// MTH(D[start:end]) for `start < end`, from persisted nodes.
+/// MTH(D[start:end]), from persisted nodes: with `start` = 0, the root of the tree of `end`
+/// leaves. An empty range (`end` ≤ `start`) gives the empty tree's root.
 pub fn subtree_hash<S: NodeSource>(
     src: &S,
     start: u64,
     end: u64,
 ) -> Result<Hash, ProveError<S::Error>> {
+    if end <= start {
+        return Ok(empty_root());
+    }
     let n = end - start;
     if n.is_power_of_two() && start.is_multiple_of(n) {
         return perfect(src, n.trailing_zeros() as u8, start / n);
