@@ -1,7 +1,7 @@
 //! C2SP `tlog-cosignature` v1 (Ed25519, signature type 0x04): a witness's timestamped
 //! signature line on a checkpoint.
 //!
-//! Key ID = SHA-256(name ‖ "\n" ‖ 0x04 ‖ 32-byte public key)[:4]. The signed message is
+//! Key ID = `SHA-256(name ‖ "\n" ‖ 0x04 ‖ 32-byte public key)[:4]`. The signed message is
 //! `cosignature/v1\ntime <unix seconds>\n` followed by the whole checkpoint body (final newline
 //! included, no signature line). The signature line's payload is key ID ‖ 8-byte big-endian
 //! timestamp ‖ 64-byte Ed25519 signature. A cosignature states that, at that time, this was the

@@ -4,7 +4,7 @@
 //! * node hash = SHA-256(0x01 ‖ left ‖ right)
 //! * the empty tree's root = SHA-256("")
 //! * a tree of n > 1 leaves splits at k, the largest power of two smaller than n: its root is
-//!   node(MTH(D[0:k]), MTH(D[k:n])); an odd node is never duplicated.
+//!   `node(MTH(D[0:k]), MTH(D[k:n]))`; an odd node is never duplicated.
 //!
 //! In relance a leaf's data is the event's 32-byte `hash` (the per-cooperative hash chain link),
 //! and the leaves are the events in log position order: leaf index `i` is the event at position
@@ -125,7 +125,7 @@ impl CompactTree {
     }
 
     /// Appends a leaf hash (in relance `leaf_hash(&event.hash)`) and returns the nodes the
-    /// caller must persist for proofs (see [`crate::store::to_persist`]): always the leaf, plus
+    /// caller must persist for proofs (see [`crate::store::NodeId::is_persisted`]): always the leaf, plus
     /// the root of every perfect subtree of at least [`crate::store::STORED_MIN_LEVEL`] levels
     /// this leaf completes. Nodes are returned bottom-up.
     pub fn push(&mut self, leaf: Hash) -> Vec<Completed> {

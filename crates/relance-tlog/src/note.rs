@@ -3,7 +3,7 @@
 //!
 //! A note is a text ending in a newline, a blank line, then one or more signature lines
 //! `— <key name> <base64(4-byte key ID ‖ signature)>` (U+2014 em dash, space). The key ID of an
-//! Ed25519 key is SHA-256(name ‖ "\n" ‖ 0x01 ‖ 32-byte public key)[:4], big-endian.
+//! Ed25519 key is `SHA-256(name ‖ "\n" ‖ 0x01 ‖ 32-byte public key)[:4]`, big-endian.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -75,7 +75,7 @@ pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '+')
 }
 
-/// SHA-256(name ‖ "\n" ‖ alg ‖ public key)[:4] as a big-endian integer.
+/// `SHA-256(name ‖ "\n" ‖ alg ‖ public key)[:4]` as a big-endian integer.
 pub fn key_id(name: &str, alg: u8, public_key: &[u8]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());

@@ -124,7 +124,7 @@ fn perfect<S: NodeSource>(src: &S, level: u8, index: u64) -> Result<Hash, ProveE
     Ok(node_hash(&left, &right))
 }
 
-/// MTH(D[start:end]), from persisted nodes: with `start` = 0, the root of the tree of `end`
+/// `MTH(D[start:end])`, from persisted nodes: with `start` = 0, the root of the tree of `end`
 /// leaves. An empty range (`end` ≤ `start`) gives the empty tree's root.
 pub fn subtree_hash<S: NodeSource>(
     src: &S,
