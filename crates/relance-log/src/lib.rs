@@ -11,6 +11,7 @@ use futures::stream::BoxStream;
 use relance_domain::CoopId;
 
 pub mod embedded;
+pub mod retry;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
