@@ -6,10 +6,10 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use bytes::Bytes;
 use relance_domain::CoopId;
+use relance_log::retry::retry_notify;
 use relance_log::{AppendRequest, Appended, LogError};
 
 use crate::classify::{classify, PublishOutcome};
-use crate::config::MAX_BACKOFF;
 use crate::{headers, Inner};
 
 /// Most cooperatives whose last event is remembered (then the memory starts again).
@@ -116,53 +116,58 @@ impl Inner {
             .message_id(headers::message_id(&r.cooperative_id, &r.request_id))
             .expected_last_subject_sequence(r.expected_last_position)
             .payload(Bytes::from(r.payload.clone()));
-        let mut backoff = self.config.retry_backoff;
         let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            let error = match self.publish_once(&subject, message.clone()).await {
-                Ok(ack) if ack.stream != self.config.stream => {
-                    return Err(LogError::Storage(format!(
-                        "{subject} is stored by stream {}, not {}",
-                        ack.stream, self.config.stream
-                    )))
-                }
-                Ok(ack) if ack.duplicate => {
-                    return self
-                        .reading("reading the first result", || {
-                            self.first_result(&r, ack.sequence)
-                        })
-                        .await
-                }
-                Ok(ack) => {
-                    self.remember_head(&r.cooperative_id, version, ack.sequence);
-                    return Ok(Appended {
-                        position: ack.sequence,
-                        version,
-                        duplicate: false,
-                    });
-                }
-                Err(e) => e,
-            };
-            match classify(&error) {
-                PublishOutcome::WrongSequence => {
-                    return self.reading("resolving a conflict", || self.conflict_or_duplicate(&r)).await
-                }
-                PublishOutcome::Permanent => {
-                    return Err(LogError::Storage(format!("publishing to {subject} was refused: {error}")))
-                }
-                PublishOutcome::Transient if attempts > self.config.publish_retries => {
-                    return Err(LogError::Unavailable(format!(
-                        "no acknowledgement for request {:?} on {subject} after {attempts} attempts: {error}",
-                        r.request_id
-                    )))
-                }
-                PublishOutcome::Transient => {
-                    tracing::warn!(%subject, attempts, error = %error, "publish not acknowledged, retrying with the same message id");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+        let published = retry_notify(
+            &self.config.retry_policy(),
+            || {
+                attempts += 1;
+                self.publish_once(&subject, message.clone())
+            },
+            // No responders, lost or late acknowledgements: the retry carries the same
+            // message id, so an event stored meanwhile is not stored twice.
+            |e| matches!(classify(e), PublishOutcome::Transient),
+            |error, retrying| {
+                tracing::warn!(%subject, attempts = retrying.attempt, error = %error, "publish not acknowledged, retrying with the same message id");
+            },
+        )
+        .await;
+        let error = match published {
+            Ok(ack) if ack.stream != self.config.stream => {
+                return Err(LogError::Storage(format!(
+                    "{subject} is stored by stream {}, not {}",
+                    ack.stream, self.config.stream
+                )))
             }
+            Ok(ack) if ack.duplicate => {
+                return self
+                    .reading("reading the first result", || {
+                        self.first_result(&r, ack.sequence)
+                    })
+                    .await
+            }
+            Ok(ack) => {
+                self.remember_head(&r.cooperative_id, version, ack.sequence);
+                return Ok(Appended {
+                    position: ack.sequence,
+                    version,
+                    duplicate: false,
+                });
+            }
+            Err(e) => e,
+        };
+        match classify(&error) {
+            PublishOutcome::WrongSequence => {
+                self.reading("resolving a conflict", || self.conflict_or_duplicate(&r))
+                    .await
+            }
+            PublishOutcome::Permanent => Err(LogError::Storage(format!(
+                "publishing to {subject} was refused: {error}"
+            ))),
+            // The policy allows no more retries.
+            PublishOutcome::Transient => Err(LogError::Unavailable(format!(
+                "no acknowledgement for request {:?} on {subject} after {attempts} attempts: {error}",
+                r.request_id
+            ))),
         }
     }
 }

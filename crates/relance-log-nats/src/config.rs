@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use relance_log::retry::Backoff;
+
 use crate::ConnectError;
 
 /// Longest pause between two publish retries.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// How to reach JetStream and what the stream looks like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,12 @@ impl JetStreamConfig {
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
         }
+    }
+
+    /// How reads and publishes are retried while the log is unavailable: `retry_backoff`,
+    /// doubled after each retry up to 2 s, `publish_retries` times.
+    pub(crate) fn retry_policy(&self) -> Backoff {
+        Backoff::new(self.retry_backoff, MAX_BACKOFF).with_max_retries(self.publish_retries)
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConnectError> {

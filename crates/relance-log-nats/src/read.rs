@@ -7,10 +7,10 @@ use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 use relance_domain::CoopId;
+use relance_log::retry::retry_notify;
 use relance_log::{LogError, StoredEvent};
 
 use crate::classify::{raw_failure, request_failure};
-use crate::config::MAX_BACKOFF;
 use crate::{headers, Inner};
 
 impl Inner {
@@ -239,23 +239,21 @@ impl Inner {
 
     /// Runs an idempotent read again while the log is unavailable (a leader election, a
     /// reconnection), within the same bound and backoff as publishes.
-    pub(crate) async fn reading<T, F, Fut>(&self, what: &str, mut read: F) -> Result<T, LogError>
+    pub(crate) async fn reading<T, F, Fut>(&self, what: &str, read: F) -> Result<T, LogError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, LogError>>,
     {
-        let mut backoff = self.config.retry_backoff;
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match read().await {
-                Err(LogError::Unavailable(m)) if attempts <= self.config.publish_retries => {
-                    tracing::warn!(what, attempts, error = %m, "read failed, retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+        retry_notify(
+            &self.config.retry_policy(),
+            read,
+            |e| matches!(e, LogError::Unavailable(_)),
+            |e, retrying| {
+                if let LogError::Unavailable(m) = e {
+                    tracing::warn!(what, attempts = retrying.attempt, error = %m, "read failed, retrying");
                 }
-                other => return other,
-            }
-        }
+            },
+        )
+        .await
     }
 }
