@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use relance_domain::CoopId;
 
+pub mod retry;
+
 #[cfg(feature = "conformance")]
 pub mod conformance;
 

@@ -1,0 +1,173 @@
+//! Appends: the writer's view checked, one publish with the expected subject sequence and a
+//! message id, retried with the same id; conflicts and duplicates told apart.
+
+use async_nats::jetstream::context::PublishError;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
+use bytes::Bytes;
+use relance_domain::CoopId;
+use relance_log::retry::retry_notify;
+use relance_log::{AppendRequest, Appended, LogError};
+
+use crate::classify::{classify, PublishOutcome};
+use crate::{headers, Inner};
+
+/// Most cooperatives whose last event is remembered (then the memory starts again).
+const KNOWN_HEADS: usize = 100_000;
+
+impl Inner {
+    /// Whether the writer's view holds together: the event at `expected_last_position` is
+    /// this cooperative's event at `expected_version`. The server only checks the position,
+    /// and the version written must follow from it.
+    async fn view_is_consistent(&self, r: &AppendRequest) -> Result<bool, LogError> {
+        match (r.expected_version, r.expected_last_position) {
+            (0, 0) => Ok(true),
+            (0, _) | (_, 0) => Ok(false),
+            (version, position)
+                if self.known_head(&r.cooperative_id) == Some((version, position)) =>
+            {
+                Ok(true)
+            }
+            (version, position) => Ok(self
+                .get(position)
+                .await?
+                .is_some_and(|e| e.cooperative_id == r.cooperative_id && e.version == version)),
+        }
+    }
+
+    fn known_head(&self, coop: &CoopId) -> Option<(u64, u64)> {
+        self.known_heads.lock().ok()?.get(coop).copied()
+    }
+
+    /// Remembers that `coop`'s event at `version` is at stream position `position`.
+    pub(crate) fn remember_head(&self, coop: &CoopId, version: u64, position: u64) {
+        if let Ok(mut heads) = self.known_heads.lock() {
+            if heads.len() >= KNOWN_HEADS && !heads.contains_key(coop) {
+                heads.clear();
+            }
+            let entry = heads.entry(coop.clone()).or_insert((version, position));
+            if version >= entry.0 {
+                *entry = (version, position);
+            }
+        }
+    }
+
+    /// After a refused expectation: the first result if this request id is already in the
+    /// cooperative's history, else the conflict with the cooperative's current version.
+    async fn conflict_or_duplicate(&self, r: &AppendRequest) -> Result<Appended, LogError> {
+        let events = self.read_cooperative(&r.cooperative_id).await?;
+        if let Some(first) = events.iter().find(|e| e.request_id == r.request_id) {
+            return Ok(Appended {
+                position: first.position,
+                version: first.version,
+                duplicate: true,
+            });
+        }
+        Err(LogError::Conflict {
+            cooperative_id: r.cooperative_id.clone(),
+            expected: r.expected_version,
+            actual: events.last().map_or(0, |e| e.version),
+        })
+    }
+
+    /// The answer to a publish the server recognised as a duplicate of the one at `position`.
+    async fn first_result(&self, r: &AppendRequest, position: u64) -> Result<Appended, LogError> {
+        match self.get(position).await? {
+            Some(first) if first.cooperative_id == r.cooperative_id && first.request_id == r.request_id => {
+                Ok(Appended { position, version: first.version, duplicate: true })
+            }
+            Some(other) => Err(LogError::Storage(format!(
+                "the server took request {:?} on {} for a duplicate of request {:?} on {} at position {position}",
+                r.request_id, r.cooperative_id, other.request_id, other.cooperative_id
+            ))),
+            None => Err(LogError::Corrupt(format!("duplicate acknowledged at position {position}, which holds nothing"))),
+        }
+    }
+
+    async fn publish_once(
+        &self,
+        subject: &str,
+        message: PublishMessage,
+    ) -> Result<PublishAck, PublishError> {
+        self.js
+            .send_publish(subject.to_owned(), message)
+            .await?
+            .await
+    }
+
+    pub(crate) async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
+        if !self
+            .reading("checking the writer's view", || self.view_is_consistent(&r))
+            .await?
+        {
+            return self
+                .reading("resolving a conflict", || self.conflict_or_duplicate(&r))
+                .await;
+        }
+        let subject = self.subject(&r.cooperative_id);
+        let version = r.expected_version.checked_add(1).ok_or_else(|| {
+            LogError::Storage(format!(
+                "cooperative {} has no next version",
+                r.cooperative_id
+            ))
+        })?;
+        let message = PublishMessage::build()
+            .headers(headers::event_headers(&r, version)?)
+            .message_id(headers::message_id(&r.cooperative_id, &r.request_id))
+            .expected_last_subject_sequence(r.expected_last_position)
+            .payload(Bytes::from(r.payload.clone()));
+        let mut attempts = 0u32;
+        let published = retry_notify(
+            &self.config.retry_policy(),
+            || {
+                attempts += 1;
+                self.publish_once(&subject, message.clone())
+            },
+            // No responders, lost or late acknowledgements: the retry carries the same
+            // message id, so an event stored meanwhile is not stored twice.
+            |e| matches!(classify(e), PublishOutcome::Transient),
+            |error, retrying| {
+                tracing::warn!(%subject, attempts = retrying.attempt, error = %error, "publish not acknowledged, retrying with the same message id");
+            },
+        )
+        .await;
+        let error = match published {
+            Ok(ack) if ack.stream != self.config.stream => {
+                return Err(LogError::Storage(format!(
+                    "{subject} is stored by stream {}, not {}",
+                    ack.stream, self.config.stream
+                )))
+            }
+            Ok(ack) if ack.duplicate => {
+                return self
+                    .reading("reading the first result", || {
+                        self.first_result(&r, ack.sequence)
+                    })
+                    .await
+            }
+            Ok(ack) => {
+                self.remember_head(&r.cooperative_id, version, ack.sequence);
+                return Ok(Appended {
+                    position: ack.sequence,
+                    version,
+                    duplicate: false,
+                });
+            }
+            Err(e) => e,
+        };
+        match classify(&error) {
+            PublishOutcome::WrongSequence => {
+                self.reading("resolving a conflict", || self.conflict_or_duplicate(&r))
+                    .await
+            }
+            PublishOutcome::Permanent => Err(LogError::Storage(format!(
+                "publishing to {subject} was refused: {error}"
+            ))),
+            // The policy allows no more retries.
+            PublishOutcome::Transient => Err(LogError::Unavailable(format!(
+                "no acknowledgement for request {:?} on {subject} after {attempts} attempts: {error}",
+                r.request_id
+            ))),
+        }
+    }
+}

