@@ -145,19 +145,18 @@ pub(crate) fn read_table(bytes: &[u8], opts: &Options) -> Result<Table, ImportEr
             h.windows(39)
                 .any(|w| w == b"application/vnd.oasis.opendocument.spr")
         });
-        return if is_ods {
-            let wb = calamine::open_workbook_from_rs::<Ods<_>, _>(Cursor::new(bytes))
-                .map_err(workbook_err)?;
-            read_workbook(wb, Format::Ods, opts)
-        } else {
-            let wb =
-                calamine::open_workbook_from_rs::<Xlsx<_>, _>(Cursor::new(bytes)).map_err(|e| {
-                    ImportError::NotASpreadsheet {
-                        detail: format!("a ZIP archive that is neither XLSX nor ODS ({e})"),
-                    }
-                })?;
-            read_workbook(wb, Format::Xlsx, opts)
-        };
+        if !is_ods {
+            if let Ok(wb) = calamine::open_workbook_from_rs::<Xlsx<_>, _>(Cursor::new(bytes)) {
+                return read_workbook(wb, Format::Xlsx, opts);
+            }
+        }
+        // An ODS whose `mimetype` entry is not first is still tried as one.
+        let wb = calamine::open_workbook_from_rs::<Ods<_>, _>(Cursor::new(bytes)).map_err(|e| {
+            ImportError::NotASpreadsheet {
+                detail: format!("a ZIP archive that is neither XLSX nor ODS ({e})"),
+            }
+        })?;
+        return read_workbook(wb, Format::Ods, opts);
     }
     if bytes.starts_with(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
         let wb = calamine::open_workbook_from_rs::<Xls<_>, _>(Cursor::new(bytes))
@@ -289,11 +288,23 @@ fn read_csv(bytes: &[u8], opts: &Options) -> Result<Table, ImportError> {
         .from_reader(text.as_bytes());
     let mut headers: Option<Vec<String>> = None;
     let mut rows = Vec::new();
+    let (mut line, mut counted) = (1u64, 0usize);
     for record in reader.records() {
         let record = record.map_err(|e| ImportError::Csv {
             detail: e.to_string(),
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        // The line a record starts on, counted from its byte offset (the reader's own line
+        // count lags behind after CRLF and blank lines).
+        let mut byte = record
+            .position()
+            .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+        // A record after a CRLF starts at its LF: step over the previous line's terminator.
+        while matches!(text.as_bytes().get(byte), Some(b'\r' | b'\n')) {
+            byte += 1;
+        }
+        let start = text.get(counted..byte).unwrap_or("");
+        line += start.bytes().filter(|b| *b == b'\n').count() as u64;
+        counted = counted.max(byte);
         let cells: Vec<Cell> = record
             .iter()
             .map(|f| {
