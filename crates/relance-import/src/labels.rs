@@ -105,7 +105,14 @@ fn find<T: Copy>(table: &[(T, &[&str])], raw: &str) -> Option<T> {
 fn accepted<T>(table: &[(T, &[&str])]) -> String {
     table
         .iter()
-        .filter_map(|(_, words)| words.first().copied())
+        .map(|(_, words)| {
+            words
+                .iter()
+                .take(2)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" / ")
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
