@@ -18,6 +18,15 @@ const HEADERS: [&str; 9] = [
     "Effectif",
 ];
 
+/// Name, court, number, registration date, sector.
+type RegisterRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    (u16, u8, u8),
+    &'static str,
+);
+
 fn xlsx() -> Vec<u8> {
     let mut wb = Workbook::new();
     let date_format = XFormat::new().set_num_format("dd/mm/yyyy");
@@ -26,7 +35,7 @@ fn xlsx() -> Vec<u8> {
     for (c, h) in HEADERS.iter().enumerate() {
         ws.write_string(0, c as u16, *h).expect("header");
     }
-    let rows: [(&str, &str, &str, (u16, u8, u8), &str); 2] = [
+    let rows: [RegisterRow; 2] = [
         (
             "Coopérative Al Amal",
             "Benguérir",
