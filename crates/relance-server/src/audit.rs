@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
+use relance_domain::Rule;
 use relance_log::EventLog;
 use relance_projection::Projection;
 use relance_proto::v1;
-use relance_domain::Rule;
 use tonic::{Request, Response};
 
 use crate::status::{internal, refuse};
@@ -106,10 +106,13 @@ impl v1::audit_server::Audit for AuditService {
                             }
                         })
                         .map_err(|err| {
-                            refuse(Rule::CorruptEvent, format!(
-                                "the event at position {} cannot be decoded: {err}",
-                                e.position
-                            ))
+                            refuse(
+                                Rule::CorruptEvent,
+                                format!(
+                                    "the event at position {} cannot be decoded: {err}",
+                                    e.position
+                                ),
+                            )
                         });
                     let failed = record.is_err();
                     return Some((record, (!failed).then_some(c)));
