@@ -75,7 +75,12 @@ impl Projection {
     /// The state before a batch, taken out of memory (the batch puts it back), else read from
     /// the stored view.
     fn take_state(&self, id: &CoopId) -> Result<Option<CoopState>, ProjectionError> {
-        if let Some(s) = self.states.lock().map_err(|_| poisoned())?.remove(id) {
+        if let Some(s) = self
+            .states
+            .lock()
+            .map_err(|_| poisoned("cached views"))?
+            .remove(id)
+        {
             return Ok(Some(s));
         }
         self.stored(id.as_str())
@@ -83,7 +88,7 @@ impl Projection {
 
     /// Applies prepared events in position order; those at or below the checkpoint are skipped.
     pub fn apply_prepared(&self, batch: PreparedBatch) -> Result<(), ProjectionError> {
-        let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
         let start = self.checkpoint();
         let events: Vec<&Prepared> = batch
             .0
@@ -98,11 +103,19 @@ impl Projection {
         // event; the summary loses the states before the batch as they are taken.
         let mut old_keys: HashMap<CoopId, [Vec<u8>; 3]> = HashMap::new();
         let mut after: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
-        let mut summary = self.summary.read().map_err(|_| poisoned())?.clone();
+        let mut summary = self
+            .summary
+            .read()
+            .map_err(|_| poisoned("summary"))?
+            .clone();
         // This batch's events of each cooperative, for a refold after a retraction.
         let mut pending: HashMap<CoopId, Vec<&Recorded>> = HashMap::new();
         let mut newly_quarantined: HashSet<CoopId> = HashSet::new();
-        let quarantined = self.quarantined.lock().map_err(|_| poisoned())?.clone();
+        let quarantined = self
+            .quarantined
+            .lock()
+            .map_err(|_| poisoned("quarantined set"))?
+            .clone();
         let mut batch = sled::Batch::default();
         for prepared in events {
             let rec = &prepared.recorded;
@@ -177,7 +190,7 @@ impl Projection {
         batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
         {
-            let mut states = self.states.lock().map_err(|_| poisoned())?;
+            let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
             if states.len() + after.len() > STATE_CACHE_ENTRIES {
                 states.clear();
             }
@@ -189,14 +202,17 @@ impl Projection {
             }
         }
         if !newly_quarantined.is_empty() {
-            let mut q = self.quarantined.lock().map_err(|_| poisoned())?;
-            let mut states = self.states.lock().map_err(|_| poisoned())?;
+            let mut q = self
+                .quarantined
+                .lock()
+                .map_err(|_| poisoned("quarantined set"))?;
+            let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
             for id in newly_quarantined {
                 states.remove(&id);
                 q.insert(id);
             }
         }
-        *self.summary.write().map_err(|_| poisoned())? = summary;
+        *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
         self.checkpoint.send_replace(last_position);
         Ok(())
     }

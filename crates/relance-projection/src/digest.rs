@@ -13,7 +13,7 @@ impl Projection {
     pub fn heads_at_checkpoint(
         &self,
     ) -> Result<(u64, Vec<(String, u64, u64, Hash)>), ProjectionError> {
-        let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
         let mut heads = Vec::new();
         for kv in self.tree.scan_prefix([b'v']) {
             let (_, v) = kv?;
@@ -27,7 +27,7 @@ impl Projection {
 
     /// [`digest`](Self::digest) and the checkpoint it was taken at, with no batch in between.
     pub fn digest_at_checkpoint(&self) -> Result<(String, u64), ProjectionError> {
-        let _applying = self.apply_lock.lock().map_err(|_| poisoned())?;
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
         Ok((self.digest()?, self.checkpoint()))
     }
 

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use relance_log::{EventLog, LogError};
 use tokio::sync::watch;
 
-use crate::{Projection, ProjectionError, MAX_BATCH};
+use crate::{join_failure, Projection, ProjectionError, MAX_BATCH};
 
 /// First pause before following the log again after it became unavailable; doubled after
 /// each failed attempt, up to [`MAX_REFOLLOW_BACKOFF`].
@@ -83,7 +83,7 @@ pub async fn run(
                                 // the previous one.
                                 let prepared = tokio::task::spawn_blocking(move || Projection::prepare(events))
                                     .await
-                                    .map_err(join_failure)??;
+                                    .map_err(|e| join_failure("decoding a batch", &e))??;
                                 finish_writing(&mut writing).await?;
                                 let p = projection.clone();
                                 writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(prepared)));
@@ -121,19 +121,14 @@ pub async fn run(
     Ok(())
 }
 
-fn join_failure(e: tokio::task::JoinError) -> ProjectionError {
-    ProjectionError::Decode {
-        position: 0,
-        detail: format!("projection task: {e}"),
-    }
-}
-
 /// Waits for the batch being written, if any, and returns its error.
 async fn finish_writing(
     writing: &mut Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>,
 ) -> Result<(), ProjectionError> {
     match writing.take() {
-        Some(task) => task.await.map_err(join_failure)?,
+        Some(task) => task
+            .await
+            .map_err(|e| join_failure("writing a batch", &e))?,
         None => Ok(()),
     }
 }

@@ -53,6 +53,11 @@ pub enum ProjectionError {
     View(#[from] serde_json::Error),
     #[error("event log: {0}")]
     Log(#[from] LogError),
+    /// A failure of the projection itself rather than of an event or of storage: a lock
+    /// poisoned by a panic, a blocking task that panicked or was cancelled. The message names
+    /// what failed.
+    #[error("projection internal failure: {0}")]
+    Internal(String),
 }
 
 /// The projection's views, readable from any thread while one task applies events.
@@ -124,10 +129,7 @@ impl Projection {
         let tree = self.tree.clone();
         tokio::task::spawn_blocking(move || tree.flush())
             .await
-            .map_err(|e| ProjectionError::Decode {
-                position: 0,
-                detail: format!("flush task: {e}"),
-            })??;
+            .map_err(|e| join_failure("flushing the views", &e))??;
         Ok(())
     }
 
@@ -137,9 +139,40 @@ impl Projection {
     }
 }
 
-fn poisoned() -> ProjectionError {
-    ProjectionError::Decode {
-        position: 0,
-        detail: "projection lock poisoned".into(),
+/// The error for a lock that a panicking thread left poisoned; `what` names the lock.
+fn poisoned(what: &str) -> ProjectionError {
+    ProjectionError::Internal(format!("the {what} lock was poisoned by a panic"))
+}
+
+/// The error for a blocking task that did not finish; `what` names its job.
+fn join_failure(what: &str, e: &tokio::task::JoinError) -> ProjectionError {
+    ProjectionError::Internal(format!("the task {what} failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock poisoned by a panic is reported as an internal failure naming the lock, not as
+    /// an event that cannot be decoded.
+    #[test]
+    fn a_poisoned_lock_is_an_internal_failure_naming_it() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let projection = Projection::open(dir.path()).expect("open the views");
+        let p = projection.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = p.summary.write().expect("summary lock");
+            panic!("poison the summary lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let err = projection
+            .list(&Filter::default(), 10, None)
+            .expect_err("a poisoned summary lock fails the list");
+        assert!(matches!(err, ProjectionError::Internal(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "projection internal failure: the summary lock was poisoned by a panic"
+        );
     }
 }

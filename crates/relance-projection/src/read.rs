@@ -43,7 +43,12 @@ pub struct Retraction {
 impl Projection {
     /// One cooperative's view.
     pub fn get(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
-        if let Some(s) = self.states.lock().map_err(|_| poisoned())?.get(id) {
+        if let Some(s) = self
+            .states
+            .lock()
+            .map_err(|_| poisoned("cached views"))?
+            .get(id)
+        {
             return Ok(Some(s.clone()));
         }
         self.stored(id)
@@ -70,7 +75,7 @@ impl Projection {
         page_size: usize,
         after: Option<&str>,
     ) -> Result<Option<Page>, ProjectionError> {
-        let summary = self.summary.read().map_err(|_| poisoned())?;
+        let summary = self.summary.read().map_err(|_| poisoned("summary"))?;
         let (prefix, total) = match (filter.sector, filter.status, &filter.commune) {
             (None, None, None) => (vec![b'v'], summary.cooperatives),
             (Some(s), None, None) => (
