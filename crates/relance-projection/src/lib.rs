@@ -28,10 +28,11 @@ mod read;
 mod time_travel;
 
 pub use apply::{Prepared, PreparedBatch};
+pub use digest::{ChainHead, DigestAt, Heads};
 pub use follow::run;
-pub use quarantine::Quarantine;
+pub use quarantine::{Quarantine, QuarantinedCoop};
 pub use read::{Filter, HistoryItem, Page, Retraction};
-pub use time_travel::AsOf;
+pub use time_travel::{AsOf, SummaryAt};
 
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};
 

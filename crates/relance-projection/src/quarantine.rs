@@ -13,6 +13,13 @@ pub struct Quarantine {
     pub reason: String,
 }
 
+/// A quarantined cooperative and why (see [`Projection::quarantined`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinedCoop {
+    pub cooperative_id: String,
+    pub quarantine: Quarantine,
+}
+
 /// Whether `rec` is the next link of the chain whose head is `current`; why not otherwise.
 pub(crate) fn chain_break(
     current: Option<&CoopState>,
@@ -46,15 +53,15 @@ impl Projection {
     }
 
     /// Every quarantined cooperative, in id order.
-    pub fn quarantined(&self) -> Result<Vec<(String, Quarantine)>, ProjectionError> {
+    pub fn quarantined(&self) -> Result<Vec<QuarantinedCoop>, ProjectionError> {
         self.tree
             .scan_prefix([b'q'])
             .map(|kv| {
                 let (k, v) = kv?;
-                Ok((
-                    String::from_utf8_lossy(&k[1..]).into_owned(),
-                    serde_json::from_slice(&v)?,
-                ))
+                Ok(QuarantinedCoop {
+                    cooperative_id: String::from_utf8_lossy(&k[1..]).into_owned(),
+                    quarantine: serde_json::from_slice(&v)?,
+                })
             })
             .collect()
     }

@@ -34,6 +34,14 @@ impl AsOf {
     }
 }
 
+/// The province summary as known at a past point (see [`Projection::summary_at`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryAt {
+    pub summary: Summary,
+    /// Position of the last event the summary counts (0 when it counts none).
+    pub position: u64,
+}
+
 impl Projection {
     /// A cooperative's state as known at `as_of` (`None` when it did not exist then).
     pub fn state_at(&self, id: &str, as_of: &AsOf) -> Result<Option<CoopState>, ProjectionError> {
@@ -41,7 +49,7 @@ impl Projection {
     }
 
     /// The province summary as known at `as_of`, and the position of the last event it counts.
-    pub fn summary_at(&self, as_of: &AsOf) -> Result<(Summary, u64), ProjectionError> {
+    pub fn summary_at(&self, as_of: &AsOf) -> Result<SummaryAt, ProjectionError> {
         let mut summary = Summary::default();
         let mut position = 0;
         let mut current: Option<CoopId> = None;
@@ -63,6 +71,6 @@ impl Projection {
             history.push(rec);
         }
         flush(&mut history, &mut position);
-        Ok((summary, position))
+        Ok(SummaryAt { summary, position })
     }
 }
