@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded, Step};
+use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded, Step, Summary};
 use relance_log::StoredEvent;
 
 use crate::keys::{
@@ -167,28 +167,23 @@ impl Projection {
                 history_value(rec.position, &prepared.payload),
             );
         }
-        for (id, new) in &after {
-            summary.replace(None, new.as_ref());
-            // Only the index keys that change are written (most events change no indexed field).
-            let was = old_keys.remove(id).unwrap_or_default();
-            let new_keys = new.as_ref().map(index_entries).unwrap_or_default();
-            for k in &was {
-                if !k.is_empty() && !new_keys.contains(k) {
-                    batch.remove(k.as_slice());
-                }
-            }
-            for k in new_keys {
-                if !k.is_empty() && !was.contains(&k) {
-                    batch.insert(k, &[][..]);
-                }
-            }
-            if let Some(new) = new {
-                batch.insert(view_key(id.as_str()), serde_json::to_vec(new)?);
-            }
-        }
+        write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
         batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
         batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
+        self.remember(after, newly_quarantined)?;
+        *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
+        self.checkpoint.send_replace(last_position);
+        Ok(())
+    }
+
+    /// Keeps the views just written in memory, and forgets those of newly quarantined
+    /// cooperatives (their views stopped at their last good event).
+    fn remember(
+        &self,
+        after: BTreeMap<CoopId, Option<CoopState>>,
+        newly_quarantined: HashSet<CoopId>,
+    ) -> Result<(), ProjectionError> {
         {
             let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
             if states.len() + after.len() > STATE_CACHE_ENTRIES {
@@ -212,8 +207,36 @@ impl Projection {
                 q.insert(id);
             }
         }
-        *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
-        self.checkpoint.send_replace(last_position);
         Ok(())
     }
+}
+
+/// Writes into `batch` the views in `after`, with only the index keys that changed from
+/// `old_keys`, and adds their contributions to `summary`.
+fn write_views(
+    batch: &mut sled::Batch,
+    after: &BTreeMap<CoopId, Option<CoopState>>,
+    old_keys: &mut HashMap<CoopId, [Vec<u8>; 3]>,
+    summary: &mut Summary,
+) -> Result<(), ProjectionError> {
+    for (id, new) in after {
+        summary.replace(None, new.as_ref());
+        // Only the index keys that change are written (most events change no indexed field).
+        let was = old_keys.remove(id).unwrap_or_default();
+        let new_keys = new.as_ref().map(index_entries).unwrap_or_default();
+        for k in &was {
+            if !k.is_empty() && !new_keys.contains(k) {
+                batch.remove(k.as_slice());
+            }
+        }
+        for k in new_keys {
+            if !k.is_empty() && !was.contains(&k) {
+                batch.insert(k, &[][..]);
+            }
+        }
+        if let Some(new) = new {
+            batch.insert(view_key(id.as_str()), serde_json::to_vec(new)?);
+        }
+    }
+    Ok(())
 }
