@@ -157,5 +157,5 @@ async fn read_side(
     if plan.has(Part::Queries) {
         rows::queries::query_rows(plan, server, &projection_dir, rows).await?;
     }
-    Ok(want_export.then(|| (export_path, plan.events)))
+    Ok(want_export.then_some((export_path, plan.events)))
 }
