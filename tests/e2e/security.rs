@@ -509,7 +509,7 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
     cases.push(("sector", with(&|r| r.sector = 0), Code::InvalidArgument));
     cases.push((
         "members",
-        with(&|r| r.members = u32::MAX),
+        with(&|r| r.members = u32::MAX.into()),
         Code::InvalidArgument,
     ));
     for (field, req, code) in cases {
