@@ -8,4 +8,5 @@ mod embedded;
 mod failover;
 mod operations;
 mod partner;
+mod reflection;
 mod security;
