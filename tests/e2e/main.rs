@@ -10,3 +10,4 @@ mod operations;
 mod partner;
 mod reflection;
 mod security;
+mod transport;

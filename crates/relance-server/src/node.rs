@@ -139,6 +139,7 @@ impl Node {
                 projection: self.projection.clone(),
                 commands: self.commands.is_some(),
                 started_at_unix_ms: self.started_at_unix_ms,
+                insecure_transport: false,
             },
             auth: crate::auth::AuthLayer::default(),
             tls: None,

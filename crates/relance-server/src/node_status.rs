@@ -13,6 +13,8 @@ pub struct NodeStatusService {
     pub projection: Option<Arc<Projection>>,
     pub commands: bool,
     pub started_at_unix_ms: i64,
+    /// Bearer tokens accepted in clear beyond loopback (`relance serve --insecure`).
+    pub insecure_transport: bool,
 }
 
 #[tonic::async_trait]
@@ -21,11 +23,9 @@ impl v1::node_server::Node for NodeStatusService {
         &self,
         _: Request<v1::StatusRequest>,
     ) -> Result<Response<v1::StatusReply>, Status> {
-        let head = self
-            .log
-            .last_position()
-            .await
-            .map_err(|e| crate::status::refuse(relance_domain::Rule::LogUnavailable, e.to_string()))?;
+        let head = self.log.last_position().await.map_err(|e| {
+            crate::status::refuse(relance_domain::Rule::LogUnavailable, e.to_string())
+        })?;
         let checkpoint = self.projection.as_ref().map_or(0, |p| p.checkpoint());
         Ok(Response::new(v1::StatusReply {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -40,6 +40,7 @@ impl v1::node_server::Node for NodeStatusService {
                 0
             },
             started_at_unix_ms: self.started_at_unix_ms,
+            insecure_transport: self.insecure_transport,
         }))
     }
 }

@@ -142,6 +142,11 @@ pub struct SecurityArgs {
     /// Requests a second each principal may send (bursts of twice that); 0 turns the limit off.
     #[arg(long, env = "RELANCE_RATE_LIMIT", default_value_t = 2000)]
     pub rate_limit: u32,
+    /// Accept bearer tokens in clear: --auth on a non-loopback address without --tls-cert is
+    /// refused unless this is given (behind a TLS-terminating proxy, or on a trusted network).
+    /// `relance status` and the `relance_insecure_transport` metric show it.
+    #[arg(long, env = "RELANCE_INSECURE")]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
