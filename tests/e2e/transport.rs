@@ -162,3 +162,135 @@ async fn with_insecure_status_and_metrics_show_tokens_travel_in_clear() {
     let text = metrics(at.parse().expect("addr")).await;
     assert!(text.contains("\nrelance_insecure_transport 0\n"), "{text}");
 }
+
+/// A nats-server (JetStream) that requires TLS, verifies client certificates of `pki`'s CA
+/// and admits one nkey user; the user's seed is written to `dir/relance.nk`.
+async fn nats_with_tls_and_nkey(
+    dir: &Path,
+    pki: &relance_tests::pki::Pki,
+) -> (relance_tests::NatsServer, PathBuf, String) {
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().expect("seed");
+    let seed_file = dir.join("relance.nk");
+    std::fs::write(&seed_file, format!("{seed}\n")).expect("write seed");
+    let config = dir.join("nats.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n}}\n\
+             authorization {{ users: [ {{ nkey: {} }} ] }}\n",
+            s(&pki.server_cert),
+            s(&pki.server_key),
+            s(&pki.ca),
+            user.public_key(),
+        ),
+    )
+    .expect("write nats config");
+    let nats = relance_tests::NatsServer::start_with_config(
+        relance_tests::nats::current_binary(),
+        &config,
+    )
+    .await;
+    (nats, seed_file, seed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relance_reaches_nats_over_mutual_tls_with_an_nkey_and_refuses_without_either() {
+    use relance_tests::requests::{self, prefecture};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = relance_tests::pki::pki(dir.path());
+    let (nats, seed_file, seed) = nats_with_tls_and_nkey(dir.path(), &pki).await;
+    let url = nats.url();
+    let data = dir.path().join("data");
+    let tls = [
+        "--nats-ca",
+        s(&pki.ca),
+        "--nats-cert",
+        s(&pki.client_cert),
+        "--nats-key",
+        s(&pki.client_key),
+    ];
+    let mut args = vec!["--nats", url.as_str(), "--data-dir", s(&data)];
+    args.extend(tls);
+    args.extend(["--nats-nkey", s(&seed_file)]);
+    let node = RelanceProcess::serve(&args).await;
+    let reply = node
+        .commands()
+        .await
+        .register(prefecture(requests::register("REH-0001", "tls-1")))
+        .await
+        .expect("a command over TLS to NATS")
+        .into_inner();
+    let view = node
+        .queries()
+        .await
+        .get(relance_proto::v1::GetRequest {
+            cooperative_id: "REH-0001".into(),
+            min_position: reply.position,
+        })
+        .await
+        .expect("a query of the event read back over TLS")
+        .into_inner();
+    assert_eq!(view.cooperative_id, "REH-0001");
+    assert!(!node.log_text().contains(&seed), "the seed is in the log");
+    drop(node);
+
+    let start = |args: &[&str]| {
+        let out = refused(
+            Command::new(relance_bin())
+                .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path().join("refused"))
+                .args(args),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "not refused: {stderr}");
+        assert!(
+            !stderr.contains(&seed),
+            "the seed is in the error: {stderr}"
+        );
+        eprintln!(
+            "refused as expected: {}",
+            stderr.lines().last().unwrap_or("")
+        );
+        stderr
+    };
+    // No client certificate: the server's TLS handshake refuses relance.
+    let err = start(&[
+        "--nats",
+        &url,
+        "--nats-ca",
+        s(&pki.ca),
+        "--nats-nkey",
+        s(&seed_file),
+    ]);
+    assert!(
+        err.contains("NATS refused the connection") && err.contains("--nats-cert"),
+        "{err}"
+    );
+    // No credentials: the server refuses the connection.
+    let mut no_nkey = vec!["--nats", url.as_str()];
+    no_nkey.extend(tls);
+    let err = start(&no_nkey);
+    assert!(
+        err.contains("NATS refused the connection") && err.contains("--nats-nkey"),
+        "{err}"
+    );
+    // Not trusting the server's CA: relance refuses the server.
+    let err = start(&["--nats", &url, "--nats-tls", "--nats-nkey", s(&seed_file)]);
+    assert!(err.contains("TLS") && err.contains("--nats-ca"), "{err}");
+    // A seed file that holds no seed is named, its content is not.
+    let bad = dir.path().join("bad.nk");
+    std::fs::write(&bad, "not a seed").expect("write");
+    let mut bad_seed = vec!["--nats", url.as_str(), "--nats-nkey", s(&bad)];
+    bad_seed.extend(tls);
+    let err = start(&bad_seed);
+    assert!(
+        err.contains("bad.nk does not hold a user nkey seed"),
+        "{err}"
+    );
+    let err = start(&["--nats", &url, "--nats-creds", "/nonexistent/relance.creds"]);
+    assert!(
+        err.contains("cannot read the NATS credentials file /nonexistent/relance.creds"),
+        "{err}"
+    );
+}

@@ -519,6 +519,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 stream: "RELANCE_DEMO".into(),
                 replicas: 1,
                 duplicate_window_secs: 600,
+                link: args.link.clone(),
             };
             crate::serve::jetstream(url, &nats, Some("relance-demo.v1.coop")).await?
         }
