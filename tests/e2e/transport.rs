@@ -235,6 +235,20 @@ async fn relance_reaches_nats_over_mutual_tls_with_an_nkey_and_refuses_without_e
     assert!(!node.log_text().contains(&seed), "the seed is in the log");
     drop(node);
 
+    // The admin commands that take --nats take the same flags.
+    let mut rebuild = vec![
+        "projection",
+        "rebuild",
+        "--data-dir",
+        s(&data),
+        "--nats",
+        &url,
+    ];
+    rebuild.extend(tls);
+    rebuild.extend(["--nats-nkey", s(&seed_file)]);
+    let (ok, out, err) = cli(&rebuild, &[]);
+    assert!(ok, "projection rebuild over TLS to NATS failed: {out}{err}");
+
     let start = |args: &[&str]| {
         let out = refused(
             Command::new(relance_bin())
