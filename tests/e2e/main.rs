@@ -8,4 +8,6 @@ mod embedded;
 mod failover;
 mod operations;
 mod partner;
+mod reflection;
 mod security;
+mod transport;
