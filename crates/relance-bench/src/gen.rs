@@ -100,7 +100,6 @@ pub fn append_request(e: &Envelope, payload: Vec<u8>) -> AppendRequest {
     AppendRequest {
         cooperative_id: e.cooperative_id.clone(),
         expected_version: e.version - 1,
-        expected_last_position: 0,
         request_id: e.request_id.clone(),
         event_id: e.event_id.clone(),
         event_type: e.event.type_name().to_owned(),

@@ -112,11 +112,6 @@ impl Aggregate {
         self.history.last().map_or(0, |r| r.envelope.version)
     }
 
-    /// Stream position of the last event (0 when none).
-    pub fn last_position(&self) -> u64 {
-        self.history.last().map_or(0, |r| r.position)
-    }
-
     pub fn last_hash(&self) -> Hash {
         self.history.last().map_or(Hash::ZERO, |r| r.envelope.hash)
     }

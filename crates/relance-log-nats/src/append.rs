@@ -16,23 +16,29 @@ use crate::{headers, Inner};
 const KNOWN_HEADS: usize = 100_000;
 
 impl Inner {
-    /// Whether the writer's view holds together: the event at `expected_last_position` is
-    /// this cooperative's event at `expected_version`. The server only checks the position,
-    /// and the version written must follow from it.
-    async fn view_is_consistent(&self, r: &AppendRequest) -> Result<bool, LogError> {
-        match (r.expected_version, r.expected_last_position) {
-            (0, 0) => Ok(true),
-            (0, _) | (_, 0) => Ok(false),
-            (version, position)
-                if self.known_head(&r.cooperative_id) == Some((version, position)) =>
-            {
-                Ok(true)
-            }
-            (version, position) => Ok(self
-                .get(position)
-                .await?
-                .is_some_and(|e| e.cooperative_id == r.cooperative_id && e.version == version)),
+    /// The stream sequence of the cooperative's event at `expected_version` (0 before its
+    /// first event), which the publish then expects as the subject's last: from the heads this
+    /// process remembers, else from the subject's last message (one direct get). `None` when
+    /// the cooperative is not at `expected_version`: the writer's view is stale.
+    async fn expected_sequence(&self, r: &AppendRequest) -> Result<Option<u64>, LogError> {
+        let coop = &r.cooperative_id;
+        if r.expected_version == 0 {
+            // A new cooperative: the server checks that its subject holds nothing yet.
+            return Ok(Some(0));
         }
+        if let Some((version, position)) = self.known_head(coop) {
+            if version == r.expected_version {
+                return Ok(Some(position));
+            }
+        }
+        let last = self.last_of(&self.subject(coop)).await?;
+        Ok(match last {
+            Some(e) if e.version == r.expected_version && e.cooperative_id == *coop => {
+                self.remember_head(coop, e.version, e.position);
+                Some(e.position)
+            }
+            _ => None,
+        })
     }
 
     fn known_head(&self, coop: &CoopId) -> Option<(u64, u64)> {
@@ -96,14 +102,14 @@ impl Inner {
     }
 
     pub(crate) async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
-        if !self
-            .reading("checking the writer's view", || self.view_is_consistent(&r))
+        let Some(expected_sequence) = self
+            .reading("checking the writer's view", || self.expected_sequence(&r))
             .await?
-        {
+        else {
             return self
                 .reading("resolving a conflict", || self.conflict_or_duplicate(&r))
                 .await;
-        }
+        };
         let subject = self.subject(&r.cooperative_id);
         let version = r.expected_version.checked_add(1).ok_or_else(|| {
             LogError::Storage(format!(
@@ -114,7 +120,7 @@ impl Inner {
         let message = PublishMessage::build()
             .headers(headers::event_headers(&r, version)?)
             .message_id(headers::message_id(&r.cooperative_id, &r.request_id))
-            .expected_last_subject_sequence(r.expected_last_position)
+            .expected_last_subject_sequence(expected_sequence)
             .payload(Bytes::from(r.payload.clone()));
         let mut attempts = 0u32;
         let published = retry_notify(

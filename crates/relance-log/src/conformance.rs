@@ -57,16 +57,10 @@ fn coop(id: &str) -> CoopId {
 }
 
 /// A request for `coop` at `expected` with a distinct payload.
-pub fn request(
-    coop_id: &str,
-    expected: u64,
-    last_position: u64,
-    request_id: &str,
-) -> AppendRequest {
+pub fn request(coop_id: &str, expected: u64, request_id: &str) -> AppendRequest {
     AppendRequest {
         cooperative_id: coop(coop_id),
         expected_version: expected,
-        expected_last_position: last_position,
         request_id: request_id.to_owned(),
         event_id: format!("evt-{coop_id}-{request_id}"),
         event_type: "HeadcountReported".to_owned(),
@@ -77,18 +71,15 @@ pub fn request(
 
 async fn append_ok<L: EventLog>(log: &L, coop_id: &str, request_id: &str) -> crate::Appended {
     let current = log.read_cooperative(&coop(coop_id)).await.expect("read");
-    let (v, p) = current.last().map_or((0, 0), |e| (e.version, e.position));
-    log.append(request(coop_id, v, p, request_id))
+    let v = current.last().map_or(0, |e| e.version);
+    log.append(request(coop_id, v, request_id))
         .await
         .expect("append")
 }
 
 pub async fn first_append_is_version_1_at_a_positive_position<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let a = log
-        .append(request("REH-1", 0, 0, "r1"))
-        .await
-        .expect("append");
+    let a = log.append(request("REH-1", 0, "r1")).await.expect("append");
     assert_eq!(a.version, 1);
     assert!(a.position >= 1);
     assert!(!a.duplicate);
@@ -149,10 +140,10 @@ pub async fn read_from_returns_every_event_in_position_order<H: Harness>(h: &mut
 
 pub async fn stale_expected_version_is_a_conflict_and_writes_nothing<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let first = append_ok(&*log, "REH-1", "r1").await;
+    append_ok(&*log, "REH-1", "r1").await;
     append_ok(&*log, "REH-1", "r2").await;
     let err = log
-        .append(request("REH-1", 1, first.position, "r3"))
+        .append(request("REH-1", 1, "r3"))
         .await
         .expect_err("stale");
     assert!(
@@ -167,7 +158,7 @@ pub async fn stale_expected_version_is_a_conflict_and_writes_nothing<H: Harness>
         "{err:?}"
     );
     let err = log
-        .append(request("REH-9", 3, 0, "r4"))
+        .append(request("REH-9", 3, "r4"))
         .await
         .expect_err("ahead");
     assert!(
@@ -189,12 +180,12 @@ pub async fn repeated_request_id_answers_the_first_result_and_writes_nothing<H: 
 ) {
     let log = h.open().await;
     let first = log
-        .append(request("REH-1", 0, 0, "same"))
+        .append(request("REH-1", 0, "same"))
         .await
         .expect("append");
     // A retry, as a client would send it: same request id, same expectation.
     let again = log
-        .append(request("REH-1", 0, 0, "same"))
+        .append(request("REH-1", 0, "same"))
         .await
         .expect("retry");
     assert_eq!(
@@ -204,7 +195,7 @@ pub async fn repeated_request_id_answers_the_first_result_and_writes_nothing<H: 
     // Even when the cooperative moved on since, the answer is the first result, not a conflict.
     append_ok(&*log, "REH-1", "other").await;
     let late = log
-        .append(request("REH-1", 0, 0, "same"))
+        .append(request("REH-1", 0, "same"))
         .await
         .expect("late retry");
     assert_eq!(
@@ -216,29 +207,17 @@ pub async fn repeated_request_id_answers_the_first_result_and_writes_nothing<H: 
 
 pub async fn request_ids_are_scoped_to_the_cooperative<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let a = log
-        .append(request("REH-1", 0, 0, "r"))
-        .await
-        .expect("append");
-    let b = log
-        .append(request("REH-2", 0, 0, "r"))
-        .await
-        .expect("append");
+    let a = log.append(request("REH-1", 0, "r")).await.expect("append");
+    let b = log.append(request("REH-2", 0, "r")).await.expect("append");
     assert!(!a.duplicate && !b.duplicate);
     assert_ne!(a.position, b.position);
 }
 
 pub async fn duplicate_is_recognised_after_a_restart<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let first = log
-        .append(request("REH-1", 0, 0, "r1"))
-        .await
-        .expect("append");
+    let first = log.append(request("REH-1", 0, "r1")).await.expect("append");
     let log = h.restart(log).await;
-    let again = log
-        .append(request("REH-1", 0, 0, "r1"))
-        .await
-        .expect("retry");
+    let again = log.append(request("REH-1", 0, "r1")).await.expect("retry");
     assert!(again.duplicate);
     assert_eq!(again.position, first.position);
     assert_eq!(log.read_from(0, 100).await.expect("read").len(), 1);
@@ -290,13 +269,12 @@ pub async fn follow_delivers_stored_then_live_events<H: Harness>(h: &mut H) {
 
 pub async fn concurrent_writers_on_one_cooperative_never_both_win<H: Harness>(h: &mut H) {
     let log = h.open().await;
-    let reg = append_ok(&*log, "REH-1", "reg").await;
+    append_ok(&*log, "REH-1", "reg").await;
     let mut tasks = Vec::new();
     for i in 0..8 {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            log.append(request("REH-1", 1, reg.position, &format!("w{i}")))
-                .await
+            log.append(request("REH-1", 1, &format!("w{i}"))).await
         }));
     }
     let mut wins = 0;

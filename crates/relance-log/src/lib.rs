@@ -22,8 +22,6 @@ pub struct AppendRequest {
     /// The cooperative's current version as the writer saw it (0 for a new cooperative).
     /// The event becomes version `expected_version + 1`.
     pub expected_version: u64,
-    /// Stream position of the cooperative's last event as the writer saw it (0 when none).
-    pub expected_last_position: u64,
     /// Idempotency key, scoped to the cooperative: a second append with the same key writes
     /// nothing and answers the first result.
     pub request_id: String,

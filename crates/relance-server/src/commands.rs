@@ -173,7 +173,6 @@ impl CommandHandler {
             let request = AppendRequest {
                 cooperative_id: id.clone(),
                 expected_version: agg.version(),
-                expected_last_position: agg.last_position(),
                 request_id: meta.request_id.clone(),
                 event_id: envelope.event_id.clone(),
                 event_type: envelope.event.type_name().to_owned(),

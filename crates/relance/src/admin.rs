@@ -68,7 +68,7 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
     if head != 0 {
         bail!("the target log is not empty (it holds events up to position {head}): import only into an empty log");
     }
-    let mut heads: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut heads: HashMap<String, u64> = HashMap::new();
     let mut progress = Progress::new("importing: event");
     let mut imported = 0u64;
     let mut moved = 0u64;
@@ -83,12 +83,11 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
             continue;
         };
         let coop = envelope.cooperative_id.to_string();
-        let (version, last_position) = heads.get(&coop).copied().unwrap_or((0, 0));
+        let version = heads.get(&coop).copied().unwrap_or(0);
         let appended = log
             .append(AppendRequest {
                 cooperative_id: envelope.cooperative_id.clone(),
                 expected_version: version,
-                expected_last_position: last_position,
                 request_id: envelope.request_id.clone(),
                 event_id: envelope.event_id.clone(),
                 event_type: envelope.event.type_name().to_owned(),
@@ -115,7 +114,7 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
         if appended.position != position {
             moved += 1;
         }
-        heads.insert(coop, (appended.version, appended.position));
+        heads.insert(coop, appended.version);
         imported += 1;
         progress.tick(imported, report.events);
     }

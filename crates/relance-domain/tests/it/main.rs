@@ -238,7 +238,7 @@ impl Scenario {
 
     /// Applies an accepted envelope at the next position.
     pub fn record(&mut self, envelope: Envelope) {
-        let position = self.agg.last_position() + 1;
+        let position = self.agg.history().last().map_or(0, |r| r.position) + 1;
         self.agg.apply(Recorded { position, envelope });
     }
 

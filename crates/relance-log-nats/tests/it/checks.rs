@@ -46,10 +46,7 @@ async fn created_stream_is_immutable() {
     let server = NatsServer::start(current_binary()).await;
     let log = connect(JetStreamConfig::new(server.url())).await;
     assert_eq!(log.backend(), "jetstream");
-    let a = log
-        .append(request("REH-1", 0, 0, "r1"))
-        .await
-        .expect("append");
+    let a = log.append(request("REH-1", 0, "r1")).await.expect("append");
 
     let js = plain(&server).await;
     let mut stream = js.get_stream(STREAM).await.expect("stream exists");
@@ -166,9 +163,7 @@ async fn refuses_unsafe_streams(binary: &Path) {
     };
     js.create_stream(theirs).await.expect("pre-existing stream");
     let log = connect(JetStreamConfig::new(server.url())).await;
-    log.append(request("REH-1", 0, 0, "r1"))
-        .await
-        .expect("append");
+    log.append(request("REH-1", 0, "r1")).await.expect("append");
     let info = js
         .get_stream(STREAM)
         .await
@@ -249,14 +244,8 @@ async fn replicated_stream_passes_the_version_check_on_a_current_server() {
 async fn messages_carry_headers_a_third_party_can_read() {
     let server = NatsServer::start(current_binary()).await;
     let log = connect(JetStreamConfig::new(server.url())).await;
-    let first = log
-        .append(request("REH-7", 0, 0, "r1"))
-        .await
-        .expect("append");
-    let second = log
-        .append(request("REH-7", 1, first.position, "r2"))
-        .await
-        .expect("append");
+    log.append(request("REH-7", 0, "r1")).await.expect("append");
+    let second = log.append(request("REH-7", 1, "r2")).await.expect("append");
 
     let js = plain(&server).await;
     let stream = js.get_stream(STREAM).await.expect("stream");
@@ -287,7 +276,7 @@ async fn messages_carry_headers_a_third_party_can_read() {
     // Ids that NATS headers cannot carry verbatim are percent-encoded and read back intact.
     let awkward = " padded 100% ";
     let a = log
-        .append(request("REH-8", 0, 0, awkward))
+        .append(request("REH-8", 0, awkward))
         .await
         .expect("append");
     let message = stream.direct_get(a.position).await.expect("direct get");
@@ -301,7 +290,7 @@ async fn messages_carry_headers_a_third_party_can_read() {
     let events = log.read_cooperative(&coop("REH-8")).await.expect("read");
     assert_eq!(events[0].request_id, awkward);
     let again = log
-        .append(request("REH-8", 0, 0, awkward))
+        .append(request("REH-8", 0, awkward))
         .await
         .expect("retry");
     assert!(again.duplicate && again.position == a.position);
@@ -324,9 +313,9 @@ async fn gets_and_consumers_read_the_same_events() {
     for i in 0..45u64 {
         let which = usize::from(i % 3 == 0);
         let id = ["REH-1", "REH-2"][which];
-        let (v, p) = last[which];
+        let (v, _) = last[which];
         let a = by_get
-            .append(request(id, v, p, &format!("r{i}")))
+            .append(request(id, v, &format!("r{i}")))
             .await
             .expect("append");
         last[which] = (a.version, a.position);
@@ -369,15 +358,12 @@ async fn gets_and_consumers_read_the_same_events() {
 async fn follow_from_past_the_head_starts_at_that_position() {
     let server = NatsServer::start(current_binary()).await;
     let log = connect(JetStreamConfig::new(server.url())).await;
-    let a = log
-        .append(request("REH-1", 0, 0, "r1"))
-        .await
-        .expect("append");
+    let a = log.append(request("REH-1", 0, "r1")).await.expect("append");
     let mut stream = log.follow(a.position + 3).await.expect("follow");
     let mut last = (a.version, a.position);
     for i in 2..=4 {
         let next = log
-            .append(request("REH-1", last.0, last.1, &format!("r{i}")))
+            .append(request("REH-1", last.0, &format!("r{i}")))
             .await
             .expect("append");
         last = (next.version, next.position);
@@ -393,30 +379,32 @@ async fn follow_from_past_the_head_starts_at_that_position() {
 }
 
 #[tokio::test]
-async fn an_inconsistent_view_is_a_conflict_and_writes_nothing() {
+async fn a_writer_that_never_read_the_cooperative_still_appends_at_the_right_sequence() {
     let server = NatsServer::start(current_binary()).await;
     let log = connect(JetStreamConfig::new(server.url())).await;
-    let a = log
-        .append(request("REH-1", 0, 0, "a"))
+    let a = log.append(request("REH-1", 0, "a")).await.expect("append");
+    log.append(request("REH-2", 0, "b")).await.expect("append");
+    // A second process: it remembers no head, so it finds REH-1's last sequence on the stream.
+    let other = connect(JetStreamConfig::new(server.url())).await;
+    let next = other
+        .append(request("REH-1", 1, "c"))
         .await
-        .expect("append");
-    let b = log
-        .append(request("REH-2", 0, 0, "b"))
-        .await
-        .expect("append");
-    // Another cooperative's position, a version that does not match the position, a
-    // position without a version.
-    for (expected, position) in [(1, b.position), (2, a.position), (0, a.position), (1, 0)] {
-        let err = log
-            .append(request("REH-1", expected, position, "c"))
+        .expect("appends at version 2");
+    assert_eq!(next.version, 2);
+    assert!(next.position > a.position);
+    // Stale or future versions, from either process, are conflicts that write nothing.
+    let head = log.last_position().await.expect("head");
+    for (writer, expected) in [(&log, 1), (&other, 0), (&other, 3)] {
+        let err = writer
+            .append(request("REH-1", expected, "d"))
             .await
             .expect_err("conflict");
         assert!(
-            matches!(err, LogError::Conflict { expected: e, actual: 1, .. } if e == expected),
-            "({expected}, {position}): {err:?}"
+            matches!(err, LogError::Conflict { expected: e, actual: 2, .. } if e == expected),
+            "{expected}: {err:?}"
         );
     }
-    assert_eq!(log.last_position().await.expect("head"), b.position);
+    assert_eq!(log.last_position().await.expect("head"), head);
 }
 
 #[tokio::test]
@@ -444,12 +432,10 @@ async fn appends_while_the_server_is_down_are_unavailable_then_retried_once() {
         ..JetStreamConfig::new(server.url())
     };
     let log = connect(config.clone()).await;
-    log.append(request("REH-1", 0, 0, "r0"))
-        .await
-        .expect("append");
+    log.append(request("REH-1", 0, "r0")).await.expect("append");
     server.kill();
     let err = log
-        .append(request("REH-2", 0, 0, "r1"))
+        .append(request("REH-2", 0, "r1"))
         .await
         .expect_err("server down");
     assert!(
@@ -469,7 +455,7 @@ async fn appends_while_the_server_is_down_are_unavailable_then_retried_once() {
         ..config
     })
     .await
-    .append(request("REH-2", 0, 0, "r1"))
+    .append(request("REH-2", 0, "r1"))
     .await
     .expect("retry after the restart");
     assert_eq!(again.version, 1);

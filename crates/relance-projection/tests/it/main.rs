@@ -137,19 +137,14 @@ pub fn assert_views_are_those_of(projection: &Projection, events: &[StoredEvent]
     );
 }
 
-/// Appends `events` to `log` as the command service would, checking each lands at the
+/// Appends `events` to `log` as the command service would (with the expected version), checking each lands at the
 /// position and version it was generated with.
 pub async fn append_to_log(log: &dyn EventLog, events: &[StoredEvent]) {
     for e in events {
-        let previous = log
-            .read_cooperative(&e.cooperative_id)
-            .await
-            .expect("read the cooperative");
         let appended = log
             .append(AppendRequest {
                 cooperative_id: e.cooperative_id.clone(),
                 expected_version: e.version - 1,
-                expected_last_position: previous.last().map_or(0, |p| p.position),
                 request_id: e.request_id.clone(),
                 event_id: e.event_id.clone(),
                 event_type: e.event_type.clone(),
