@@ -4,15 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use relance_log::retry::Backoff;
 use relance_log::{EventLog, LogError};
 use tokio::sync::watch;
 
 use crate::{join_failure, Projection, ProjectionError, MAX_BATCH};
 
-/// First pause before following the log again after it became unavailable; doubled after
-/// each failed attempt, up to [`MAX_REFOLLOW_BACKOFF`].
-const REFOLLOW_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_REFOLLOW_BACKOFF: Duration = Duration::from_secs(5);
+/// Pauses before following the log again after it became unavailable: 100 ms doubled after
+/// each failed attempt, up to 5 s, without limit; back to 100 ms once a batch is applied.
+const REFOLLOW: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 /// How often a follower that delivers nothing is checked against the log's head.
 const STALL_CHECK: Duration = Duration::from_secs(3);
 
@@ -29,7 +29,7 @@ pub async fn run(
         let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
     };
     tokio::pin!(stop);
-    let mut backoff = REFOLLOW_BACKOFF;
+    let mut refollow = REFOLLOW.delays();
     // The batch being written while the next one is read and decoded.
     let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
     'follow: loop {
@@ -87,7 +87,7 @@ pub async fn run(
                                 finish_writing(&mut writing).await?;
                                 let p = projection.clone();
                                 writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(prepared)));
-                                backoff = REFOLLOW_BACKOFF;
+                                refollow.reset();
                             }
                             if let Some(e) = failure {
                                 break e;
@@ -101,17 +101,17 @@ pub async fn run(
         finish_writing(&mut writing).await?;
         match interruption {
             LogError::Unavailable(reason) => {
+                let pause = refollow.next().unwrap_or(REFOLLOW.max);
                 tracing::warn!(
                     %reason,
                     checkpoint = projection.checkpoint(),
-                    retry_in = ?backoff,
+                    retry_in = ?pause,
                     "the event log is unavailable; following it again from the checkpoint"
                 );
                 tokio::select! {
                     () = &mut stop => break 'follow,
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
-                backoff = (backoff * 2).min(MAX_REFOLLOW_BACKOFF);
             }
             other => return Err(other.into()),
         }
