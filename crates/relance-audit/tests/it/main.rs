@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod coverage;
+
 use relance_audit::{
     replay, verify, write_line, CheckpointBuilder, Damage, ExportHeader, Line, Report, SigningKey,
     Until, VerifyOptions, FORMAT,
@@ -166,11 +168,22 @@ fn an_event_appended_to_a_chain_is_caught_by_the_checkpoint_only() {
     let Line::Checkpoint(cp) = relance_audit::parse_line(1, &cp_line).unwrap() else {
         panic!()
     };
-    let options = VerifyOptions {
+    let mut options = VerifyOptions {
         checkpoints: vec![cp.clone()],
         trusted_key: Some(key(1).verifying_key()),
+        allow_unsigned_tail: true,
     };
     assert!(check(&bytes, &options).intact());
+    // …but only when the auditor accepts an unsigned tail: position 7 is signed by nobody.
+    options.allow_unsigned_tail = false;
+    let report = check(&bytes, &options);
+    assert_eq!(
+        (report.findings[0].kind, report.findings[0].position),
+        (Damage::UnsignedTail, 7),
+        "{:?}",
+        report.findings
+    );
+    options.allow_unsigned_tail = true;
     // The same forged event given position 6 (inside the checkpoint) is an insertion.
     let mut h2 = history();
     h2[5].0 = 5;
