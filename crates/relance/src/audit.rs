@@ -218,6 +218,7 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             live,
             checkpoints,
             public_key,
+            allow_unsigned_tail,
         } => {
             let options = VerifyOptions {
                 checkpoints: checkpoints
@@ -231,11 +232,18 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
                     .as_deref()
                     .map(relance_audit::parse_public_key)
                     .transpose()?,
+                allow_unsigned_tail,
             };
             let mut progress = Progress::new("checked");
             let report = if live {
                 let mut buf = Vec::new();
                 export(args, 1, 0, &mut buf, None).await?;
+                // The closing checkpoint is this CLI's own, unsigned: it proves nothing here.
+                let end = buf[..buf.len().saturating_sub(1)]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                buf.truncate(end);
                 relance_audit::verify(&buf[..], &options, &mut progress)?
             } else {
                 let path = file.context("a FILE or --live")?;
@@ -501,14 +509,7 @@ fn print_report(out: Output, report: &Report) -> Result<()> {
     match report.findings.first() {
         None => {
             if out == Output::Table {
-                println!(
-                    "intact: {} events, {} cooperatives, last position {}, {} checkpoint(s), {} signed",
-                    report.events,
-                    report.cooperatives,
-                    report.last_position,
-                    report.checkpoints,
-                    report.signed_checkpoints
-                );
+                println!("{}", report.summary());
             }
             Ok(())
         }

@@ -452,9 +452,14 @@ pub enum AuditCommand {
         /// export); repeatable.
         #[arg(long = "checkpoint")]
         checkpoints: Vec<PathBuf>,
-        /// Ed25519 public key (64 hex characters) every checkpoint must be signed with.
+        /// Ed25519 public key (64 hex characters) every checkpoint must be signed with; the
+        /// export's last position must then be covered by a checkpoint signed with it.
         #[arg(long, env = "RELANCE_AUDIT_PUBLIC_KEY")]
         public_key: Option<String>,
+        /// With --public-key, accept events past the last signed checkpoint (reported as not
+        /// proven complete) instead of failing with `unsigned_tail`.
+        #[arg(long, requires = "public_key")]
+        allow_unsigned_tail: bool,
     },
     /// Rebuild the projection offline from an export alone; print the summary and the digest.
     Replay {
