@@ -17,7 +17,7 @@ pub(super) struct Span {
 
 impl Span {
     /// Does the export claim to hold the event at `position`?
-    fn covers(self, position: u64) -> bool {
+    pub(super) fn covers(self, position: u64) -> bool {
         position >= self.from && (self.to == 0 || position <= self.to)
     }
 }
@@ -179,7 +179,7 @@ pub(super) fn check_signed_tail(
     let checkpoint_failed = report.findings.iter().any(|f| {
         matches!(
             f.kind,
-            Damage::BadCheckpointSignature | Damage::CheckpointMismatch
+            Damage::BadCheckpointSignature | Damage::CheckpointMismatch | Damage::TreeMismatch
         ) && f.cooperative.is_empty()
     });
     if options.allow_unsigned_tail || checkpoint_failed || report.last_position <= signed_up_to {

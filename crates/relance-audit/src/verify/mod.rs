@@ -4,6 +4,7 @@
 
 mod chains;
 mod checkpoints;
+mod tree;
 
 use std::fmt;
 use std::io::BufRead;
@@ -48,6 +49,11 @@ pub enum Damage {
     /// head's hash differs from the event's, or it counts another number of events than the
     /// export holds up to its position.
     CheckpointMismatch,
+    /// The Merkle tree of the export's events does not have the root a tree checkpoint
+    /// (C2SP) signed at its size, or the export lacks a position it covers.
+    TreeMismatch,
+    /// A witness key the auditor requires cosigned no tree checkpoint matching the export.
+    MissingCosignature,
     /// A line is not a record of the format.
     Malformed,
 }
@@ -67,6 +73,8 @@ impl Damage {
             Damage::UnsignedTail => "unsigned_tail",
             Damage::BadCheckpointSignature => "bad_checkpoint_signature",
             Damage::CheckpointMismatch => "checkpoint_mismatch",
+            Damage::TreeMismatch => "tree_mismatch",
+            Damage::MissingCosignature => "missing_cosignature",
             Damage::Malformed => "malformed",
         }
     }
@@ -127,6 +135,10 @@ pub struct Report {
     /// With a trusted key: the highest position a checkpoint signed with it covers (every
     /// event up to it, from `from`, is proven present and unchanged); 0 when none does.
     pub complete_up_to: u64,
+    /// C2SP tree checkpoints checked (the export's own and those given).
+    pub tree_checkpoints: u64,
+    /// Each required witness (its vkey) and the largest tree size it cosigned that matches.
+    pub witnessed: Vec<(String, u64)>,
     /// Every problem, in line order; the first is the first bad event.
     pub findings: Vec<Finding>,
 }
@@ -174,9 +186,12 @@ impl Report {
                     );
             }
         }
+        for (witness, size) in &self.witnessed {
+            out += &format!("; cosigned up to position {size} by witness {witness}");
+        }
         out + &format!(
-            "; {} checkpoint(s), {} signed with it",
-            self.checkpoints, self.signed_checkpoints
+            "; {} checkpoint(s), {} signed with it; {} tree checkpoint(s)",
+            self.checkpoints, self.signed_checkpoints, self.tree_checkpoints
         )
     }
 }
@@ -192,6 +207,11 @@ pub struct VerifyOptions {
     /// With a trusted key: accept events past the last signed checkpoint (reported, not proven
     /// complete).
     pub allow_unsigned_tail: bool,
+    /// C2SP tree checkpoints kept from earlier (signed notes, or bare bodies).
+    pub tree_checkpoints: Vec<String>,
+    /// Witnesses (cosignature vkeys) that must each have cosigned a tree checkpoint matching
+    /// the export.
+    pub witness_keys: Vec<relance_tlog::CosignatureVerifier>,
 }
 
 /// What verification needs of one event (the envelope itself is not kept: exports are large).
@@ -231,6 +251,7 @@ enum Parsed {
     Header(u64, u64),
     Event(Ev),
     Checkpoint(Checkpoint),
+    TreeCheckpoint(String),
     Malformed(String),
 }
 
@@ -242,6 +263,7 @@ fn parse(line: usize, text: &str) -> Parsed {
         Ok(Line::Export(h)) => Parsed::Header(h.from, h.to),
         Ok(Line::Event { position, envelope }) => Parsed::Event(Ev::new(line, position, &envelope)),
         Ok(Line::Checkpoint(cp)) => Parsed::Checkpoint(cp),
+        Ok(Line::TlogCheckpoint { note }) => Parsed::TreeCheckpoint(note),
         Err(e) => Parsed::Malformed(e.detail),
     }
 }
@@ -287,6 +309,7 @@ pub fn verify(
     let mut report = Report::default();
     let mut events: Vec<Ev> = Vec::new();
     let mut checkpoints: Vec<(usize, Checkpoint)> = Vec::new();
+    let mut tree_checkpoints: Vec<(usize, String)> = Vec::new();
     let mut span = checkpoints::Span { from: 1, to: 0 };
     let mut lines = input.lines();
     let mut chunk: Vec<String> = Vec::with_capacity(CHUNK_LINES);
@@ -312,6 +335,7 @@ pub fn verify(
                 }
                 Parsed::Event(ev) => events.push(ev),
                 Parsed::Checkpoint(cp) => checkpoints.push((line, cp)),
+                Parsed::TreeCheckpoint(note) => tree_checkpoints.push((line, note)),
                 Parsed::Malformed(detail) => report.findings.push(Finding {
                     kind: Damage::Malformed,
                     cooperative: String::new(),
@@ -337,6 +361,10 @@ pub fn verify(
             signed_up_to = signed_up_to.max(cp.position);
         }
     }
+    tree_checkpoints.extend(options.tree_checkpoints.iter().cloned().map(|t| (0, t)));
+    let tree_signed =
+        tree::check_tree_checkpoints(&events, span, &tree_checkpoints, options, &mut report);
+    signed_up_to = signed_up_to.max(tree_signed);
     checkpoints::check_signed_tail(&events, signed_up_to, options, &mut report);
     report.findings.sort_by_key(|f| (f.line == 0, f.line));
     Ok(report)

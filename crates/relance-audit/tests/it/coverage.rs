@@ -146,7 +146,7 @@ fn the_summary_says_what_was_proven() {
     let public = hex::encode(k.verifying_key().to_bytes());
     assert_eq!(
         report.summary(),
-        format!("intact: 6 events in 2 chains, positions 1–6, complete up to position 6 under key {public}; 1 checkpoint(s), 1 signed with it")
+        format!("intact: 6 events in 2 chains, positions 1–6, complete up to position 6 under key {public}; 1 checkpoint(s), 1 signed with it; 0 tree checkpoint(s)")
     );
     let report = check(&bytes, &VerifyOptions::default());
     assert!(

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod coverage;
+mod tree;
 
 use relance_audit::{
     replay, verify, write_line, CheckpointBuilder, Damage, ExportHeader, Line, Report, SigningKey,
@@ -172,6 +173,7 @@ fn an_event_appended_to_a_chain_is_caught_by_the_checkpoint_only() {
         checkpoints: vec![cp.clone()],
         trusted_key: Some(key(1).verifying_key()),
         allow_unsigned_tail: true,
+        ..Default::default()
     };
     assert!(check(&bytes, &options).intact());
     // …but only when the auditor accepts an unsigned tail: position 7 is signed by nobody.
