@@ -122,9 +122,9 @@ async fn open_node(args: &ServeArgs) -> Result<Node> {
                 )
             })?;
             Arc::new(
-                relance_log_sled::SledLog::open(args.data_dir.join("log")).with_context(|| {
-                    format!("cannot open the event log in {}", args.data_dir.display())
-                })?,
+                relance_log_sled::SledLog::open(args.data_dir.join("log")).with_context(
+                    || format!("cannot open the event log in {}", args.data_dir.display()),
+                )?,
             )
         }
     };
