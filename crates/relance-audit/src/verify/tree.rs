@@ -38,6 +38,10 @@ pub(super) fn check_tree_checkpoints(
         }
     }
     let dense = store.tree().size();
+    // A tree mismatch says only that something up to a size differs: reported when nothing
+    // more precise (a chain, a head) was found.
+    let precise = !report.findings.is_empty();
+    let mut mismatches = Vec::new();
     let mut signed_up_to = 0;
     let mut witnessed = vec![0u64; options.witness_keys.len()];
     for (line, text) in checkpoints {
@@ -63,7 +67,7 @@ pub(super) fn check_tree_checkpoints(
             continue; // the export does not claim the whole tree: nothing to compare
         }
         if size > dense {
-            report.findings.push(whole(
+            mismatches.push(whole(
                 Damage::TreeMismatch,
                 dense + 1,
                 format!(
@@ -75,7 +79,7 @@ pub(super) fn check_tree_checkpoints(
         }
         let root = subtree_hash(&store, 0, size).unwrap_or([0; 32]);
         if root != cp.head.root {
-            report.findings.push(whole(
+            mismatches.push(whole(
                 Damage::TreeMismatch,
                 size,
                 format!(
@@ -99,6 +103,9 @@ pub(super) fn check_tree_checkpoints(
                 witnessed[k] = witnessed[k].max(size);
             }
         }
+    }
+    if !precise {
+        report.findings.extend(mismatches);
     }
     for (k, witness) in options.witness_keys.iter().enumerate() {
         report.witnessed.push((witness.to_vkey(), witnessed[k]));
