@@ -244,10 +244,10 @@ fn damage_is_named(server: &str, dir: &Path) {
     expect_damage(server, &f, &trusted, "removed_chain", &first_coop, head);
     expect_damage(server, &f, &[], "removed_chain", &first_coop, head);
 
-    // An unsigned tail: the last event cut together with the closing checkpoint. Without a
+    // An unsigned tail: the last event cut together with the closing checkpoints. Without a
     // key nothing says so; with one, nothing signed covers the export.
     let mut cut_lines = export.lines.clone();
-    cut_lines.truncate(cut_lines.len() - 2);
+    cut_lines.truncate(cut_lines.len() - 3);
     let f = export.write(dir, "unsigned.jsonl", &cut_lines);
     let (success, text) = verify(server, &f, &[]);
     assert!(
@@ -280,7 +280,7 @@ fn damage_is_named(server: &str, dir: &Path) {
         "{text}"
     );
     // The export's own checkpoint, kept apart, names the cut event instead.
-    let cut = export.json(export.lines.len() - 2);
+    let cut = export.json(export.lines.len() - 3);
     let (cut_coop, cut_version) = (
         cut["envelope"]["cooperative_id"].as_str().unwrap(),
         cut["envelope"]["version"].as_u64().unwrap(),

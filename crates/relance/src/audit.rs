@@ -184,6 +184,7 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             to,
             out: output,
             sign_key,
+            origin,
         } => {
             let key = sign_key
                 .as_deref()
@@ -196,7 +197,8 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
                 )),
                 None => Box::new(BufWriter::new(std::io::stdout().lock())),
             };
-            let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, key.as_ref()).await?;
+            let seal = Some((origin.origin.as_str(), key.as_ref()));
+            let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, seal).await?;
             out.flush()?;
             eprintln!(
                 "exported {events} events up to position {} ({} cooperatives){}{}",
@@ -219,15 +221,13 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             checkpoints,
             public_key,
             allow_unsigned_tail,
+            witness_keys,
         } => {
+            let (checkpoints, tree_checkpoints) = crate::tlog::read_checkpoints(&checkpoints)?;
             let options = VerifyOptions {
-                checkpoints: checkpoints
-                    .iter()
-                    .map(|p| read_checkpoints(p))
-                    .collect::<Result<Vec<_>>>()?
-                    .into_iter()
-                    .flatten()
-                    .collect(),
+                checkpoints,
+                tree_checkpoints,
+                witness_keys: crate::tlog::witness_keys(&witness_keys)?,
                 trusted_key: public_key
                     .as_deref()
                     .map(relance_audit::parse_public_key)
@@ -237,13 +237,7 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             let mut progress = Progress::new("checked");
             let report = if live {
                 let mut buf = Vec::new();
-                export(args, 1, 0, &mut buf, None).await?;
-                // The closing checkpoint is this CLI's own, unsigned: it proves nothing here.
-                let end = buf[..buf.len().saturating_sub(1)]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                buf.truncate(end);
+                export_into(args, &mut buf).await?;
                 relance_audit::verify(&buf[..], &options, &mut progress)?
             } else {
                 let path = file.context("a FILE or --live")?;
@@ -368,6 +362,9 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             }
             Ok(())
         }
+        AuditCommand::Prove(a) => crate::tlog::prove(args, a).await,
+        AuditCommand::CheckProof(a) => crate::tlog::check_proof(a),
+        AuditCommand::Witness(a) => crate::tlog::witness(args, a).await,
         AuditCommand::Keygen { out: output } => {
             if output.exists() {
                 bail!("{} exists: not overwriting a key", output.display());
@@ -400,27 +397,6 @@ fn write_secret(path: &PathBuf, seed: &str) -> Result<()> {
     Ok(())
 }
 
-/// Every `kind: checkpoint` line of a file: an earlier export, or the lines `relance audit
-/// checkpoint` appended.
-fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut all = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.contains("\"checkpoint\"") {
-            if let Line::Checkpoint(cp) = relance_audit::parse_line(i + 1, line)
-                .with_context(|| path.display().to_string())?
-            {
-                all.push(cp);
-            }
-        }
-    }
-    if all.is_empty() {
-        bail!("{} holds no checkpoint line", path.display());
-    }
-    Ok(all)
-}
-
 /// One signed checkpoint of the node's chain heads.
 async fn checkpoint(
     c: &mut Client,
@@ -451,14 +427,21 @@ async fn checkpoint(
     Ok(cp)
 }
 
+/// The node's whole history as an export without closing checkpoints (the CLI's own, unsigned,
+/// would prove nothing to itself): what `verify --live` and the tree commands read.
+pub(crate) async fn export_into(args: &ClientArgs, out: &mut dyn Write) -> Result<()> {
+    export(args, 1, 0, out, None).await.map(|_| ())
+}
+
 /// Streams the node's history into `out` as an export; returns the event count and the
-/// closing checkpoint.
+/// closing checkpoint. `seal` (origin, key): end with the tree checkpoint and the per-chain
+/// checkpoint, signed with the key when given.
 async fn export(
     args: &ClientArgs,
     from: u64,
     to: u64,
     out: &mut dyn Write,
-    key: Option<&relance_audit::SigningKey>,
+    seal: Option<(&str, Option<&relance_audit::SigningKey>)>,
 ) -> Result<(u64, Checkpoint)> {
     let mut c = Client::open(args).await?;
     let mut stream = c
@@ -476,6 +459,8 @@ async fn export(
         }),
     )?;
     let mut builder = CheckpointBuilder::default();
+    // The tree covers the log from position 1: a partial export carries none.
+    let mut tree = (from <= 1).then(relance_audit::EventTree::new);
     let mut progress = Progress::new("exported");
     let mut n = 0u64;
     while let Some(record) = stream.next().await {
@@ -486,12 +471,22 @@ async fn export(
         let (envelope, position) = relance_proto::envelope_from_wire(wire)
             .context("the node sent an envelope relance cannot read")?;
         builder.add(position, &envelope);
+        if let Some(t) = &mut tree {
+            t.push(position, &envelope.event_id, envelope.hash.0)?;
+        }
         relance_audit::write_line(out, &Line::Event { position, envelope })?;
         n += 1;
         progress.tick(n, record.head.saturating_sub(from.max(1)) + 1);
     }
     progress.done();
     let mut cp = builder.finish();
+    let Some((origin, key)) = seal else {
+        return Ok((n, cp));
+    };
+    if let Some(t) = &tree {
+        let note = t.checkpoint(origin, key)?;
+        relance_audit::write_line(out, &Line::TlogCheckpoint { note })?;
+    }
     if let Some(key) = key {
         cp.sign(key);
     }

@@ -435,9 +435,11 @@ pub enum AuditCommand {
         /// File to write (default: standard output). (`--output` is the global table|json.)
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
-        /// Sign the closing checkpoint with this Ed25519 key file (see `relance audit keygen`).
+        /// Sign the closing checkpoints with this Ed25519 key file (see `relance audit keygen`).
         #[arg(long, env = "RELANCE_AUDIT_KEY")]
         sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        origin: crate::tlog::OriginArg,
     },
     /// Check an export (or the live history with --live): every chain, order and checkpoint.
     /// Exits non-zero naming the first bad event.
@@ -460,7 +462,18 @@ pub enum AuditCommand {
         /// proven complete) instead of failing with `unsigned_tail`.
         #[arg(long, requires = "public_key")]
         allow_unsigned_tail: bool,
+        /// Require a cosignature from this witness (its vkey) on a tree checkpoint matching the
+        /// export (pass the cosigned checkpoint with --checkpoint); repeatable.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
     },
+    /// Print an inclusion proof (or a consistency proof) under a tree checkpoint, as one JSON
+    /// line carrying that checkpoint.
+    Prove(crate::tlog::ProveArgs),
+    /// Check proofs offline, and that their checkpoint is signed with the log's key.
+    CheckProof(crate::tlog::CheckProofArgs),
+    /// Cosign a tree checkpoint if it extends the one this witness accepted last.
+    Witness(crate::tlog::WitnessArgs),
     /// Rebuild the projection offline from an export alone; print the summary and the digest.
     Replay {
         file: PathBuf,

@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod output;
 mod serve;
+mod tlog;
 mod token;
 
 /// mimalloc: the projection and the audit spent a third of their time in glibc's malloc.
