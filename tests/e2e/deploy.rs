@@ -12,11 +12,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream;
 use relance_tests::nats::current_binary;
-use relance_tests::{cli, RelanceProcess};
+use relance_tests::{cli, wait, RelanceProcess};
 use serde_json::Value as Json;
 
 /// How long the cluster may take to elect a meta leader and see all three peers.
@@ -194,9 +194,9 @@ impl Cluster {
             .join("\n")
     }
 
-    /// Panics with every node's log when `ok` is false.
-    fn check(&self, ok: bool, what: &str) {
-        assert!(ok, "{what}\n{}", self.logs());
+    /// Panics with every node's log.
+    fn fail(&self, what: &str) -> ! {
+        panic!("{what}\n{}", self.logs())
     }
 }
 
@@ -378,54 +378,47 @@ fn start_single(dir: &Path) -> Cluster {
     }
 }
 
-/// Connects as `user` to any of the nodes, retrying until `deadline`.
-async fn connect(
-    cluster: &Cluster,
-    (user, password): (&str, &str),
-    deadline: Instant,
-) -> async_nats::Client {
-    loop {
-        let attempt = async_nats::ConnectOptions::new()
+/// Connects as `user` to any of the nodes, retrying for at most `CLUSTER_WITHIN`.
+async fn connect(cluster: &Cluster, (user, password): (&str, &str)) -> async_nats::Client {
+    let connected = wait::within(CLUSTER_WITHIN).try_until(|| {
+        async_nats::ConnectOptions::new()
             .user_and_password(user.to_owned(), password.to_owned())
             .request_timeout(Some(Duration::from_secs(2)))
             .connect(cluster.addrs())
-            .await;
-        match attempt {
-            Ok(client) => return client,
-            Err(e) => cluster.check(
-                Instant::now() < deadline,
-                &format!("cannot connect as {user}: {e}"),
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    match connected.await {
+        Ok(client) => client,
+        Err(timed_out) => cluster.fail(&format!("cannot connect as {user}: {timed_out}")),
     }
 }
 
-/// Sends `payload` to `subject` until `accept` takes the JSON reply, or `deadline` passes.
+/// Sends `payload` to `subject` until `accept` takes the JSON reply, for at most
+/// `CLUSTER_WITHIN`.
 async fn poll(
     cluster: &Cluster,
     client: &async_nats::Client,
     subject: &'static str,
     payload: &'static str,
-    deadline: Instant,
     accept: impl Fn(&Json) -> bool,
 ) -> Json {
-    loop {
-        let last = match client.request(subject, payload.into()).await {
+    let answered = wait::within(CLUSTER_WITHIN).try_until(|| async {
+        match client.request(subject, payload.into()).await {
             Ok(msg) => {
                 let reply: Json = serde_json::from_slice(&msg.payload).unwrap_or(Json::Null);
                 if accept(&reply) {
-                    return reply;
+                    Ok(reply)
+                } else {
+                    Err(reply.to_string())
                 }
-                reply.to_string()
             }
-            Err(e) => e.to_string(),
-        };
-        cluster.check(
-            Instant::now() < deadline,
-            &format!("{subject} never answered as expected; last: {last}"),
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    match answered.await {
+        Ok(reply) => reply,
+        Err(timed_out) => cluster.fail(&format!(
+            "{subject} never answered as expected: {timed_out}"
+        )),
     }
 }
 
@@ -433,24 +426,22 @@ async fn poll(
 async fn the_cluster_configs_run_relance_on_r3_and_a_snapshot_restores_on_one_node() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = start_cluster(dir.path());
-    let deadline = Instant::now() + CLUSTER_WITHIN;
 
     // JetStream answers the service user once the meta group has a leader.
-    let command = connect(&cluster, COMMAND, deadline).await;
-    poll(&cluster, &command, "$JS.API.INFO", "", deadline, |r| {
+    let command = connect(&cluster, COMMAND).await;
+    poll(&cluster, &command, "$JS.API.INFO", "", |r| {
         r.get("type").is_some() && r.get("error").is_none()
     })
     .await;
 
     // The meta leader (system account) sees a cluster of three, every peer current, and
     // syncs every write.
-    let admin = connect(&cluster, ADMIN, deadline).await;
+    let admin = connect(&cluster, ADMIN).await;
     let jsz = poll(
         &cluster,
         &admin,
         "$SYS.REQ.SERVER.PING.JSZ",
         r#"{"leader_only": true}"#,
-        deadline,
         |r| {
             let meta = &r["data"]["meta_cluster"];
             let peers = meta["replicas"]
@@ -558,7 +549,7 @@ async fn the_cluster_configs_run_relance_on_r3_and_a_snapshot_restores_on_one_no
 
     // Backups (deploy/README.md): the `backup` user snapshots the R3 stream; the server
     // refuses to restore over the existing stream; a service user may not snapshot.
-    let backup = connect(&cluster, BACKUP, deadline).await;
+    let backup = connect(&cluster, BACKUP).await;
     let (data, first) = snapshot(&backup).await;
     assert!(!data.is_empty(), "an empty snapshot");
     assert_eq!(first["state"]["messages"], 1, "{first}");
@@ -599,8 +590,7 @@ async fn the_cluster_configs_run_relance_on_r3_and_a_snapshot_restores_on_one_no
     drop(cluster);
 
     let single = start_single(&dir.path().join("restored"));
-    let deadline = Instant::now() + CLUSTER_WITHIN;
-    let backup = connect(&single, BACKUP, deadline).await;
+    let backup = connect(&single, BACKUP).await;
     let mut config = first["config"].clone();
     config["num_replicas"] = 1.into();
     let restored = restore(&backup, &config, &first["state"], &data).await;

@@ -22,9 +22,10 @@ use relance_proto::v1::cooperative_commands_client::CooperativeCommandsClient;
 use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
 use relance_proto::v1::envelope::Event;
 use relance_tests::nats::current_binary;
-use relance_tests::{cli, NatsServer, RelanceProcess};
+use relance_tests::requests::{self, as_org, prefecture, Overrides as _};
+use relance_tests::{cli, wait, NatsServer, RelanceProcess};
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
 type Commands = CooperativeCommandsClient<Channel>;
 type Queries = CooperativeQueriesClient<Channel>;
@@ -48,19 +49,6 @@ async fn projection_process(nats: &NatsServer, dir: &Path) -> RelanceProcess {
 }
 
 // ------------------------------------------------------------------------------- commands
-
-fn prefecture<T>(msg: T) -> Request<T> {
-    as_org(msg, "prefecture")
-}
-
-fn as_org<T>(msg: T, org: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert("x-relance-principal", "e2e".parse().unwrap());
-    r.metadata_mut()
-        .insert("x-relance-org", org.parse().unwrap());
-    r
-}
 
 /// The commands these tests send; each is valid whenever its rule allows it.
 #[derive(Debug, Clone, Copy)]
@@ -88,90 +76,38 @@ async fn send_expecting(
     cmd: Cmd,
     expected_version: Option<u64>,
 ) -> Result<v1::CommandReply, Status> {
-    let meta = Some(v1::CommandMeta {
-        request_id: request_id.to_owned(),
-        cooperative_id: coop.to_owned(),
-        expected_version,
-        correlation_id: String::new(),
-    });
+    let expect = |m: &mut v1::CommandMeta| m.expected_version = expected_version;
     let reply = match cmd {
         Cmd::Register => {
-            client
-                .register(prefecture(v1::RegisterRequest {
-                    meta,
-                    data: Some(v1::CooperativeRegistered {
-                        name: format!("Coopérative {coop}"),
-                        registry_court: "TPI Benguérir".into(),
-                        registry_number: format!("RC-{coop}"),
-                        sector: v1::Sector::Agriculture as i32,
-                        activity: "apiculture".into(),
-                        commune: "Benguérir".into(),
-                        members: 12,
-                        employees: 3,
-                        registered_on: "2019-06-01".into(),
-                    }),
-                }))
-                .await
+            let register = requests::register(coop, request_id).with_meta(expect);
+            client.register(prefecture(register)).await
         }
         Cmd::Halt { workers } => {
-            client
-                .halt(as_org(
-                    v1::HaltRequest {
-                        meta,
-                        data: Some(v1::ActivityHalted {
-                            authority: "Autorités publiques".into(),
-                            decision_ref: "BTP-2020-03".into(),
-                            effective_on: "2020-03-20".into(),
-                            reason: "état d'urgence sanitaire".into(),
-                            scope: v1::HaltScope::Total as i32,
-                            workers_affected: workers,
-                        }),
-                    },
-                    "prefecture",
-                ))
-                .await
+            let halt = requests::halt(coop, request_id)
+                .with_meta(expect)
+                .with(|d| d.workers_affected = workers);
+            client.halt(prefecture(halt)).await
         }
         Cmd::Resume => {
-            client
-                .resume(prefecture(v1::ResumeRequest {
-                    meta,
-                    data: Some(v1::ActivityResumed {
-                        authority: String::new(),
-                        decision_ref: String::new(),
-                        effective_on: "2020-06-15".into(),
-                        workers_back: 5,
-                    }),
-                }))
-                .await
+            let resume = requests::resume(coop, request_id)
+                .with_meta(expect)
+                .with(|d| d.workers_back = 5);
+            client.resume(prefecture(resume)).await
         }
         Cmd::Headcount { members } => {
-            client
-                .report_headcount(prefecture(v1::ReportHeadcountRequest {
-                    meta,
-                    data: Some(v1::HeadcountReported {
-                        members,
-                        employees: 3,
-                        as_of: "2020-05-01".into(),
-                    }),
-                }))
-                .await
+            let headcount = requests::headcount(coop, request_id)
+                .with_meta(expect)
+                .with(|d| d.members = members);
+            client.report_headcount(prefecture(headcount)).await
         }
         Cmd::Support { centimes } => {
-            client
-                .grant_support(as_org(
-                    v1::GrantSupportRequest {
-                        meta,
-                        data: Some(v1::SupportGranted {
-                            partner: "OCP".into(),
-                            kind: v1::SupportKind::Financial as i32,
-                            amount_centimes: Some(centimes),
-                            description: "Act4Community".into(),
-                            granted_on: "2020-04-15".into(),
-                        }),
-                    },
-                    "OCP",
-                ))
-                .await
+            let support = requests::support(coop, request_id, "OCP")
+                .with_meta(expect)
+                .with(|d| {
+                    d.kind = v1::SupportKind::Financial as i32;
+                    d.amount_centimes = Some(centimes);
+                });
+            client.grant_support(as_org(support, "OCP")).await
         }
     };
     reply.map(tonic::Response::into_inner)
@@ -196,22 +132,30 @@ async fn summary_at(
     position: u64,
     projection: &RelanceProcess,
 ) -> v1::ProvinceSummary {
-    let deadline = Instant::now() + CATCH_UP_WITHIN;
-    loop {
-        match q
-            .summary(v1::SummaryRequest {
-                min_position: position,
-            })
-            .await
-        {
-            Ok(s) => return s.into_inner(),
-            Err(e) if e.code() == Code::Unavailable && Instant::now() < deadline => continue,
-            Err(e) => panic!(
-                "the projection did not reach position {position}: {e}\nits log:\n{}",
-                projection.log_text()
-            ),
+    let fail = |e: &Status| {
+        format!(
+            "the projection did not reach position {position}: {e}\nits log:\n{}",
+            projection.log_text()
+        )
+    };
+    let caught_up = wait::within(CATCH_UP_WITHIN).try_until(|| {
+        let mut q = q.clone();
+        async move {
+            match q
+                .summary(v1::SummaryRequest {
+                    min_position: position,
+                })
+                .await
+            {
+                Ok(s) => Ok(s.into_inner()),
+                Err(e) if e.code() == Code::Unavailable => Err(e),
+                Err(e) => panic!("{}", fail(&e)),
+            }
         }
-    }
+    });
+    caught_up
+        .await
+        .unwrap_or_else(|timed_out| panic!("{timed_out}\nits log:\n{}", projection.log_text()))
 }
 
 async fn get(q: &mut Queries, coop: &str, position: u64) -> v1::CooperativeView {
@@ -760,23 +704,22 @@ async fn a_projection_killed_during_catch_up_resumes_to_the_same_views_as_a_fres
     // Start a projection and kill it (SIGKILL) while it is between the start and the head.
     let views = tempfile::tempdir().unwrap();
     let mut projection = projection_process(&nats, views.path()).await;
-    let mut q = projection.queries().await;
-    let mut killed_at = None;
-    let deadline = Instant::now() + CATCH_UP_WITHIN;
-    while Instant::now() < deadline {
-        let at = q
-            .summary(v1::SummaryRequest::default())
-            .await
-            .expect("Summary")
-            .into_inner()
-            .position;
-        if at > 0 {
-            projection.kill();
-            killed_at = Some(at);
-            break;
-        }
-    }
-    let killed_at = killed_at.expect("the projection applied something within 60 s");
+    let q = projection.queries().await;
+    // Checked back to back: the kill must come before the projection reaches the head.
+    let killed_at = wait::within(CATCH_UP_WITHIN)
+        .max_pause(Duration::ZERO)
+        .until(|| async {
+            let at = q
+                .clone()
+                .summary(v1::SummaryRequest::default())
+                .await
+                .expect("Summary")
+                .into_inner()
+                .position;
+            (at > 0).then_some(at)
+        })
+        .await;
+    projection.kill();
     eprintln!("projection killed at position {killed_at} of {head}");
     assert!(
         killed_at < head,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use relance_proto::v1;
 use relance_tests::nats::{current_binary, NatsCluster};
-use relance_tests::{cli, RelanceProcess};
+use relance_tests::requests::{self, Overrides as _};
+use relance_tests::{cli, eventually, RelanceProcess};
 
 const WRITERS: usize = 4;
 
@@ -28,15 +29,6 @@ struct Seen {
     ack_times: Vec<Instant>,
 }
 
-fn meta(coop: &str, request_id: &str) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        request_id: request_id.into(),
-        cooperative_id: coop.into(),
-        expected_version: None,
-        correlation_id: "failover".into(),
-    })
-}
-
 async fn writer(url: String, w: usize, stop: Arc<AtomicBool>, acks: Arc<AtomicUsize>) -> Seen {
     let channel = tonic::transport::Channel::from_shared(url)
         .expect("url")
@@ -46,22 +38,8 @@ async fn writer(url: String, w: usize, stop: Arc<AtomicBool>, acks: Arc<AtomicUs
     let mut c = v1::cooperative_commands_client::CooperativeCommandsClient::new(channel);
     let coop = format!("FO-{w}");
     let mut seen = Seen::default();
-    let registration = v1::RegisterRequest {
-        meta: meta(&coop, "register"),
-        data: Some(v1::CooperativeRegistered {
-            name: format!("Coopérative {w}"),
-            registry_court: "Tribunal de première instance de Benguérir".into(),
-            registry_number: format!("{w}/2014"),
-            sector: v1::Sector::Agriculture as i32,
-            activity: "apiculture".into(),
-            commune: "Jaafra".into(),
-            members: 10,
-            employees: 1,
-            registered_on: "2014-01-01".into(),
-        }),
-    };
     let r = c
-        .register(registration)
+        .register(requests::register(&coop, "register"))
         .await
         .expect("registration before any fault")
         .into_inner();
@@ -72,14 +50,7 @@ async fn writer(url: String, w: usize, stop: Arc<AtomicBool>, acks: Arc<AtomicUs
             break;
         }
         let request_id = format!("hc-{i}");
-        let req = v1::ReportHeadcountRequest {
-            meta: meta(&coop, &request_id),
-            data: Some(v1::HeadcountReported {
-                members: 10 + i % 7,
-                employees: 1,
-                as_of: "2020-06-01".into(),
-            }),
-        };
+        let req = requests::headcount(&coop, &request_id).with(|d| d.members = 10 + i % 7);
         match c.report_headcount(req).await {
             Ok(r) => {
                 seen.acked.push((request_id, r.into_inner().event_id));
@@ -94,53 +65,45 @@ async fn writer(url: String, w: usize, stop: Arc<AtomicBool>, acks: Arc<AtomicUs
     seen
 }
 
-/// Waits (bounded) until `acks` reaches `target`.
+/// Waits (bounded) until `acks` reaches `target`: commands are flowing.
 async fn acks_reach(acks: &AtomicUsize, target: usize) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while acks.load(Ordering::SeqCst) < target {
-        assert!(
-            Instant::now() < deadline,
-            "commands stopped flowing ({} acknowledged, waiting for {target})",
-            acks.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(120), || async {
+        let n = acks.load(Ordering::SeqCst);
+        if n >= target {
+            Ok(())
+        } else {
+            Err(format!(
+                "commands stopped flowing ({n} acknowledged, waiting for {target})"
+            ))
+        }
+    })
+    .await;
 }
 
 /// The node index of the stream's current leader (bounded wait while there is none).
 async fn leader(js: &async_nats::jetstream::Context) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(mut stream) = js.get_stream("RELANCE_EVENTS").await {
-            if let Ok(info) = stream.info().await {
-                if let Some(name) = info.cluster.as_ref().and_then(|c| c.leader.clone()) {
-                    if let Some(i) = (0..3).find(|i| NatsCluster::name(*i) == name) {
-                        return i;
-                    }
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "the stream has no leader");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(60), || async {
+        let mut stream = js
+            .get_stream("RELANCE_EVENTS")
+            .await
+            .map_err(|e| format!("the stream: {e}"))?;
+        let info = stream.info().await.map_err(|e| format!("info: {e}"))?;
+        let name = info
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .ok_or("the stream has no leader")?;
+        (0..3)
+            .find(|i| NatsCluster::name(*i) == name)
+            .ok_or(format!("the leader {name} is not a node of the cluster"))
+    })
+    .await
 }
 
 /// Every stored event: (cooperative, request id, event id), read with plain async-nats. Right
 /// after a node rejoins, the R3 stream may answer slowly: the whole read is retried (bounded).
 async fn stored(js: &async_nats::jetstream::Context) -> Vec<(String, String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        match read_all(js).await {
-            Ok(events) => return events,
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the stream could not be read back: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
+    eventually(Duration::from_secs(90), || read_all(js)).await
 }
 
 async fn read_all(
@@ -187,19 +150,25 @@ async fn read_all(
 
 async fn digest_at(projection: &RelanceProcess, position: u64) -> String {
     // Each call waits up to 10 s on the node; a cluster that just lost a node may need longer.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut queries = projection.queries().await;
-    while let Err(status) = queries
-        .summary(v1::SummaryRequest {
-            min_position: position,
-        })
-        .await
-    {
-        assert!(
-            status.code() == tonic::Code::Unavailable && Instant::now() < deadline,
-            "the projection did not reach {position}: {status:?}"
-        );
-    }
+    let queries = projection.queries().await;
+    eventually(Duration::from_secs(90), || {
+        let mut queries = queries.clone();
+        async move {
+            match queries
+                .summary(v1::SummaryRequest {
+                    min_position: position,
+                })
+                .await
+            {
+                Err(status) if status.code() == tonic::Code::Unavailable => Err(format!(
+                    "the projection did not reach {position}: {status:?}"
+                )),
+                Err(status) => panic!("the projection did not reach {position}: {status:?}"),
+                Ok(_) => Ok(()),
+            }
+        }
+    })
+    .await;
     let (ok, out, err) = cli(&["--server", &projection.url(), "audit", "digest"], &[]);
     assert!(ok, "{err}");
     assert!(out.contains(&format!("position {position}")), "{out}");

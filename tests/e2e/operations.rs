@@ -3,9 +3,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use std::time::Duration;
+
 use relance_proto::v1;
 use relance_tests::nats::{current_binary, NatsServer};
-use relance_tests::{cli, RelanceProcess};
+use relance_tests::requests::{self, Overrides as _};
+use relance_tests::{cli, wait, RelanceProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn free_port() -> SocketAddr {
@@ -22,48 +25,22 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
-fn meta(id: &str, request_id: &str) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        request_id: request_id.into(),
-        cooperative_id: id.into(),
-        expected_version: None,
-        correlation_id: String::new(),
+/// Cooperative `i` (every fifth in artisanat).
+fn registration(i: usize) -> v1::RegisterRequest {
+    requests::register(&format!("REH-{i:04}"), &format!("reg-{i}")).with(|d| {
+        d.name = format!("Coopérative {i}");
+        if i.is_multiple_of(5) {
+            d.sector = v1::Sector::Artisanat as i32;
+        }
     })
 }
 
-fn registration(i: usize) -> v1::RegisterRequest {
-    v1::RegisterRequest {
-        meta: meta(&format!("REH-{i:04}"), &format!("reg-{i}")),
-        data: Some(v1::CooperativeRegistered {
-            name: format!("Coopérative {i}"),
-            registry_court: "Tribunal de première instance de Benguérir".into(),
-            registry_number: format!("{i}/2012"),
-            sector: if i.is_multiple_of(5) {
-                v1::Sector::Artisanat
-            } else {
-                v1::Sector::Agriculture
-            } as i32,
-            activity: "apiculture".into(),
-            commune: "Skhour Rhamna".into(),
-            members: 10,
-            employees: 2,
-            registered_on: "2012-05-01".into(),
-        }),
-    }
-}
-
+/// A partial halt of cooperative `i`, 5 workers idled.
 fn halt(i: usize) -> v1::HaltRequest {
-    v1::HaltRequest {
-        meta: meta(&format!("REH-{i:04}"), &format!("halt-{i}")),
-        data: Some(v1::ActivityHalted {
-            authority: "Autorités publiques".into(),
-            decision_ref: "État d'urgence sanitaire".into(),
-            effective_on: "2020-03-20".into(),
-            reason: "Confinement".into(),
-            scope: v1::HaltScope::Partial as i32,
-            workers_affected: 5,
-        }),
-    }
+    requests::halt(&format!("REH-{i:04}"), &format!("halt-{i}")).with(|d| {
+        d.scope = v1::HaltScope::Partial as i32;
+        d.workers_affected = 5;
+    })
 }
 
 /// Registers `n` cooperatives and halts every other one; the last reply's position.
@@ -101,10 +78,7 @@ async fn metrics_expose_commands_latency_conflicts_lag_and_sizes() {
     .await;
     let last = record(&node, 6).await;
     let mut c = node.commands().await;
-    let mut again = halt(2);
-    if let Some(m) = again.meta.as_mut() {
-        m.request_id = "halt-2-again".into();
-    }
+    let again = halt(2).with_meta(|m| m.request_id = "halt-2-again".into());
     let refused = c
         .halt(again)
         .await
@@ -187,19 +161,27 @@ async fn sigterm_finishes_requests_in_flight_and_every_acknowledged_event_is_kep
             acked
         }));
     }
-    // Stop while they write: once some are acknowledged.
-    let mut q = node.queries().await;
-    loop {
-        let s = q
-            .summary(v1::SummaryRequest { min_position: 0 })
-            .await
-            .expect("summary")
-            .into_inner();
-        if s.cooperatives >= 40 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    // Stop while they write: once some are acknowledged (checked back to back, so the stop
+    // comes while they are still writing).
+    let q = node.queries().await;
+    wait::within(Duration::from_secs(60))
+        .max_pause(Duration::ZERO)
+        .until(|| {
+            let mut q = q.clone();
+            async move {
+                let s = q
+                    .summary(v1::SummaryRequest { min_position: 0 })
+                    .await
+                    .expect("summary")
+                    .into_inner();
+                if s.cooperatives >= 40 {
+                    Ok(())
+                } else {
+                    Err(format!("{} cooperatives", s.cooperatives))
+                }
+            }
+        })
+        .await;
     drop(q);
     let status = tokio::task::spawn_blocking(move || {
         let status = node.terminate();

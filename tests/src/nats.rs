@@ -230,24 +230,22 @@ impl NatsCluster {
         let client = async_nats::connect(urls)
             .await
             .expect("connect to the cluster");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
+        crate::eventually(Duration::from_secs(60), || async {
             let reply = tokio::time::timeout(
                 Duration::from_secs(2),
                 client.request("$JS.API.INFO", "".into()),
             )
-            .await;
-            if let Ok(Ok(msg)) = reply {
-                if !String::from_utf8_lossy(&msg.payload).contains("\"error\"") {
-                    return;
-                }
+            .await
+            .map_err(|_| "no answer within 2 s".to_owned())?
+            .map_err(|e| e.to_string())?;
+            let reply = String::from_utf8_lossy(&reply.payload).into_owned();
+            if reply.contains("\"error\"") {
+                Err(format!("the cluster's JetStream answers {reply}"))
+            } else {
+                Ok(())
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the cluster's JetStream never answered"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
     }
 
     /// Every node's client URL, comma-separated (what `relance serve --nats` takes).
@@ -359,17 +357,12 @@ impl NatsCluster {
             .status()
             .expect("signal lame duck");
         assert!(status.success(), "nats-server --signal ldm failed");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            if std::time::Instant::now() > deadline {
-                child.kill().ok();
-                child.wait().ok();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let exited = crate::wait::within(Duration::from_secs(60))
+            .try_until(|| std::future::ready(child.try_wait().ok().flatten()))
+            .await;
+        if exited.is_err() {
+            child.kill().ok();
+            child.wait().ok();
         }
     }
 }

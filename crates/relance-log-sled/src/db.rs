@@ -36,7 +36,6 @@ fn is_lock_busy(e: &std::io::Error) -> bool {
             .is_some_and(|inner| inner.to_string().contains("WouldBlock"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

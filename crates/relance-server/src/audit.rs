@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
+use relance_domain::Rule;
 use relance_log::EventLog;
 use relance_projection::Projection;
 use relance_proto::v1;
-use relance_domain::Rule;
 use tonic::{Request, Response};
 
 use crate::status::{internal, refuse};
@@ -106,10 +106,13 @@ impl v1::audit_server::Audit for AuditService {
                             }
                         })
                         .map_err(|err| {
-                            refuse(Rule::CorruptEvent, format!(
-                                "the event at position {} cannot be decoded: {err}",
-                                e.position
-                            ))
+                            refuse(
+                                Rule::CorruptEvent,
+                                format!(
+                                    "the event at position {} cannot be decoded: {err}",
+                                    e.position
+                                ),
+                            )
                         });
                     let failed = record.is_err();
                     return Some((record, (!failed).then_some(c)));
@@ -135,21 +138,21 @@ impl v1::audit_server::Audit for AuditService {
         r: Request<v1::HeadsRequest>,
     ) -> Result<Response<v1::HeadsReply>, tonic::Status> {
         let projection = self.projection(r.into_inner().min_position).await?;
-        let (position, heads) =
-            tokio::task::spawn_blocking(move || projection.heads_at_checkpoint())
-                .await
-                .map_err(internal)?
-                .map_err(internal)?;
+        let heads = tokio::task::spawn_blocking(move || projection.heads_at_checkpoint())
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
         Ok(Response::new(v1::HeadsReply {
-            position,
-            count: heads.iter().map(|h| h.1).sum(),
+            position: heads.position,
+            count: heads.chains.iter().map(|h| h.version).sum(),
             heads: heads
+                .chains
                 .into_iter()
-                .map(|(cooperative_id, version, position, hash)| v1::ChainHead {
-                    cooperative_id,
-                    version,
-                    position,
-                    hash: hash.0.to_vec(),
+                .map(|h| v1::ChainHead {
+                    cooperative_id: h.cooperative_id,
+                    version: h.version,
+                    position: h.last_position,
+                    hash: h.hash.0.to_vec(),
                 })
                 .collect(),
         }))
@@ -160,10 +163,13 @@ impl v1::audit_server::Audit for AuditService {
         r: Request<v1::DigestRequest>,
     ) -> Result<Response<v1::DigestReply>, tonic::Status> {
         let p = self.projection(r.into_inner().min_position).await?;
-        let (digest, position) = tokio::task::spawn_blocking(move || p.digest_at_checkpoint())
+        let at = tokio::task::spawn_blocking(move || p.digest_at_checkpoint())
             .await
             .map_err(internal)?
             .map_err(internal)?;
-        Ok(Response::new(v1::DigestReply { digest, position }))
+        Ok(Response::new(v1::DigestReply {
+            digest: at.digest,
+            position: at.position,
+        }))
     }
 }

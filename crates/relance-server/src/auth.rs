@@ -10,9 +10,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use relance_domain::Rule;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use relance_domain::Rule;
 use tonic::Status;
 
 use crate::status::refuse;
@@ -338,12 +338,15 @@ impl AuthLayer {
                 let p = auth.authenticate(header)?;
                 if !p.may(perm) {
                     let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
-                    return Err(refuse(Rule::RoleNotAllowed, format!(
-                        "{} ({}) with role(s) {} may not call {path}",
-                        p.id,
-                        p.organisation,
-                        roles.join(", ")
-                    )));
+                    return Err(refuse(
+                        Rule::RoleNotAllowed,
+                        format!(
+                            "{} ({}) with role(s) {} may not call {path}",
+                            p.id,
+                            p.organisation,
+                            roles.join(", ")
+                        ),
+                    ));
                 }
                 let who = p.id.clone();
                 (Some(p), who)

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use relance_log_sled::SledLog;
 use relance_log::{EventLog, LogError};
 use relance_projection::{Projection, ProjectionError};
 use relance_proto::v1::audit_server::AuditServer;
@@ -63,12 +62,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// Everything in one process on the embedded log under `data_dir` (`log/`, `projection/`).
-    pub async fn embedded(data_dir: &Path) -> Result<Self, NodeError> {
-        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(data_dir.join("log"))?);
-        Self::start(log, Some(&data_dir.join("projection")), true, None)
-    }
-
     /// A node on `log`: with a projection in `projection_dir` when given, and the command
     /// service when `commands` (reading `clock`, or the system clock when `None`).
     pub fn start(

@@ -21,11 +21,9 @@ impl v1::node_server::Node for NodeStatusService {
         &self,
         _: Request<v1::StatusRequest>,
     ) -> Result<Response<v1::StatusReply>, Status> {
-        let head = self
-            .log
-            .last_position()
-            .await
-            .map_err(|e| crate::status::refuse(relance_domain::Rule::LogUnavailable, e.to_string()))?;
+        let head = self.log.last_position().await.map_err(|e| {
+            crate::status::refuse(relance_domain::Rule::LogUnavailable, e.to_string())
+        })?;
         let checkpoint = self.projection.as_ref().map_or(0, |p| p.checkpoint());
         Ok(Response::new(v1::StatusReply {
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -121,12 +121,13 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let as_of = as_of(r.as_of)?;
         self.reach(r.min_position).await?;
         let p = self.projection.clone();
-        let (summary, position) = tokio::task::spawn_blocking(move || p.summary_at(&as_of))
+        let at = tokio::task::spawn_blocking(move || p.summary_at(&as_of))
             .await
             .map_err(crate::status::internal)?
             .map_err(internal)?;
         Ok(Response::new(relance_proto::summary_to_wire(
-            &summary, position,
+            &at.summary,
+            at.position,
         )))
     }
 

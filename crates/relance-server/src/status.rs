@@ -76,11 +76,17 @@ mod tests {
                 Code::InvalidArgument
             }
             CooperativeNotRegistered | RetractUnknownEvent => Code::NotFound,
-            AlreadyRegistered | AlreadyHalted | NotHalted | DateBeforeRegistration
-            | DateInFuture | ResumeBeforeHalt | RetractAlreadyRetracted | RetractRetraction
-            | RetractRegistration | CooperativeQuarantined | NotServedHere => {
-                Code::FailedPrecondition
-            }
+            AlreadyRegistered
+            | AlreadyHalted
+            | NotHalted
+            | DateBeforeRegistration
+            | DateInFuture
+            | ResumeBeforeHalt
+            | RetractAlreadyRetracted
+            | RetractRetraction
+            | RetractRegistration
+            | CooperativeQuarantined
+            | NotServedHere => Code::FailedPrecondition,
             ExpectedVersionMismatch | Contended => Code::Aborted,
             SupportNotInOwnName | RoleNotAllowed => Code::PermissionDenied,
             MissingToken | MalformedToken | UnknownToken => Code::Unauthenticated,
@@ -140,14 +146,20 @@ mod tests {
                 },
                 Rule::Contended,
             ),
-            (CommandError::Unavailable("down".into()), Rule::LogUnavailable),
+            (
+                CommandError::Unavailable("down".into()),
+                Rule::LogUnavailable,
+            ),
             (CommandError::Internal("boom".into()), Rule::Internal),
         ];
         for (error, rule) in cases {
             let status = command_error_status(&error);
             assert_eq!(status.code(), code(rule.kind()));
             assert_eq!(
-                status.metadata().get("relance-rule").and_then(|v| v.to_str().ok()),
+                status
+                    .metadata()
+                    .get("relance-rule")
+                    .and_then(|v| v.to_str().ok()),
                 Some(rule.name())
             );
         }

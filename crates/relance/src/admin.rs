@@ -4,37 +4,17 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
-use relance_log::{AppendRequest, EventLog};
+use relance_log::AppendRequest;
 use relance_projection::{Projection, MAX_BATCH};
 
-use crate::audit::Progress;
 use crate::cli::NatsArgs;
-
-/// The event log a command works on: JetStream when `--nats` is given, else `DIR/log`.
-pub async fn open_log(data_dir: &Path, nats: &NatsArgs) -> Result<Arc<dyn EventLog>> {
-    match &nats.nats {
-        Some(url) => crate::serve::jetstream(url, nats, None).await,
-        None => {
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("cannot create {}", data_dir.display()))?;
-            Ok(Arc::new(
-                relance_log_sled::SledLog::open(data_dir.join("log")).with_context(|| {
-                    format!(
-                        "cannot open the event log in {} (is a node still running on it?)",
-                        data_dir.display()
-                    )
-                })?,
-            ))
-        }
-    }
-}
+use crate::progress::Progress;
 
 /// `relance projection rebuild`: throws the views away and replays the whole log.
 pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
-    let log = open_log(data_dir, nats).await?;
+    let log = crate::log::open(data_dir, nats, None).await?;
     let dir = data_dir.join("projection");
     if dir.exists() {
         // Refuse while a node holds the views: sled's lock would otherwise be waited on.
@@ -83,7 +63,7 @@ pub async fn import(file: &Path, data_dir: &Path, nats: &NatsArgs) -> Result<()>
             file.display()
         );
     }
-    let log = open_log(data_dir, nats).await?;
+    let log = crate::log::open(data_dir, nats, None).await?;
     let head = log.last_position().await?;
     if head != 0 {
         bail!("the target log is not empty (it holds events up to position {head}): import only into an empty log");

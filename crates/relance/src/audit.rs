@@ -1,8 +1,7 @@
-//! `relance audit …` (export, verify, replay, digest, keygen) and the time-travel arguments of
-//! `coop show` and `summary`.
+//! `relance audit …`: export, verify, replay, digest, checkpoint, keygen.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -10,167 +9,13 @@ use futures::StreamExt;
 use relance_audit::{
     Checkpoint, CheckpointBuilder, ExportHeader, Line, Report, Until, VerifyOptions, FORMAT,
 };
-use relance_domain::Date;
 use relance_proto::v1;
 
-use crate::cli::{AtArgs, AuditCommand, ClientArgs, Output};
+use crate::cli::{AuditCommand, ClientArgs, Output};
 use crate::client::{status_error, Client};
 use crate::output;
-
-/// Progress on stderr: a `\r` counter on a terminal, a line every `LINE_EVERY` otherwise.
-pub(crate) struct Progress {
-    what: &'static str,
-    terminal: bool,
-    last: u64,
-}
-
-const LINE_EVERY: u64 = 10_000;
-
-impl Progress {
-    pub(crate) fn new(what: &'static str) -> Self {
-        Self {
-            what,
-            terminal: std::io::stderr().is_terminal(),
-            last: 0,
-        }
-    }
-
-    pub(crate) fn tick(&mut self, done: u64, of: u64) {
-        let total = if of > 0 {
-            format!(" / {of}")
-        } else {
-            String::new()
-        };
-        if self.terminal {
-            if done == of || done - self.last >= 97 {
-                eprint!("\r{} {done}{total}", self.what);
-                self.last = done;
-            }
-        } else if done / LINE_EVERY > self.last / LINE_EVERY {
-            eprintln!("{} {done}{total}", self.what);
-            self.last = done;
-        }
-    }
-
-    pub(crate) fn done(&self) {
-        if self.terminal && self.last > 0 {
-            eprintln!();
-        }
-    }
-}
-
-impl relance_audit::Progress for Progress {
-    fn tick(&mut self, done: u64) {
-        Progress::tick(self, done, 0);
-    }
-}
-
-/// Unix ms of a time argument: Unix milliseconds, RFC 3339, or YYYY-MM-DD (the end of that day,
-/// UTC, so "as of 2020-05-01" includes everything recorded on 1 May).
-pub fn parse_time(raw: &str) -> Result<i64> {
-    let raw = raw.trim();
-    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-        return raw
-            .parse()
-            .map_err(|_| anyhow!("{raw:?} is too large for Unix milliseconds"));
-    }
-    let bad = || {
-        anyhow!("{raw:?} is not a time: use YYYY-MM-DD, RFC 3339 (2020-05-01T12:00:00Z) or Unix milliseconds")
-    };
-    let date = Date::parse(raw.get(..10).ok_or_else(bad)?).ok_or_else(bad)?;
-    if raw.len() == 10 {
-        return Ok(date.add_days(1).start_unix_ms() - 1);
-    }
-    // RFC 3339: T/t/space, HH:MM:SS, optional fraction, Z or ±HH:MM.
-    let rest = raw.get(10..).ok_or_else(bad)?;
-    let rest = rest
-        .strip_prefix(['T', 't', ' '])
-        .ok_or_else(bad)?
-        .as_bytes();
-    let num = |b: &[u8]| -> Option<i64> {
-        std::str::from_utf8(b)
-            .ok()
-            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))?
-            .parse()
-            .ok()
-    };
-    if rest.len() < 8 || rest[2] != b':' || rest[5] != b':' {
-        return Err(bad());
-    }
-    let (h, m, s) = (
-        num(&rest[0..2]).ok_or_else(bad)?,
-        num(&rest[3..5]).ok_or_else(bad)?,
-        num(&rest[6..8]).ok_or_else(bad)?,
-    );
-    if h > 23 || m > 59 || s > 60 {
-        return Err(bad());
-    }
-    let mut i = 8;
-    let mut ms = 0;
-    if rest.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while rest.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let frac = &rest[start..i];
-        if frac.is_empty() {
-            return Err(bad());
-        }
-        let mut digits = [b'0'; 3];
-        for (d, f) in digits.iter_mut().zip(frac) {
-            *d = *f;
-        }
-        ms = num(&digits).ok_or_else(bad)?;
-    }
-    let offset_min = match &rest[i..] {
-        b"Z" | b"z" => 0,
-        [sign @ (b'+' | b'-'), a, b, b':', c, d] => {
-            let oh = num(&[*a, *b]).ok_or_else(bad)?;
-            let om = num(&[*c, *d]).ok_or_else(bad)?;
-            let v = oh * 60 + om;
-            if *sign == b'-' {
-                -v
-            } else {
-                v
-            }
-        }
-        _ => return Err(bad()),
-    };
-    Ok(date.start_unix_ms() + ((h * 60 + m - offset_min) * 60 + s) * 1000 + ms)
-}
-
-/// The wire `AsOf` of `coop show` / `summary` time-travel arguments; `None` = now.
-pub fn as_of(at: &AtArgs) -> Result<Option<v1::AsOf>> {
-    use v1::as_of::Point;
-    let point = match (&at.known_at, at.position) {
-        (Some(r), _) => Point::RecordedAtUnixMs(parse_time(r).context("--known-at")?),
-        (None, Some(p)) => Point::Position(p),
-        (None, None) => match &at.as_of {
-            Some(t) => {
-                return Ok(Some(v1::AsOf {
-                    point: Some(Point::RecordedAtUnixMs(parse_time(t).context("--as-of")?)),
-                    business_date: String::new(),
-                }))
-            }
-            None => return Ok(None),
-        },
-    };
-    // With a recording point, --as-of is the business date.
-    let business_date = match &at.as_of {
-        Some(b) => {
-            let date = b.get(..10).and_then(Date::parse).ok_or_else(|| {
-                anyhow!("--as-of {b:?}: with --known-at or --position it is a business date, YYYY-MM-DD")
-            })?;
-            date.to_string()
-        }
-        None => String::new(),
-    };
-    Ok(Some(v1::AsOf {
-        point: Some(point),
-        business_date,
-    }))
-}
+use crate::progress::Progress;
+use crate::time::parse_time;
 
 pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
     match cmd {
@@ -185,36 +30,7 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             out: output,
             sign_key,
             origin,
-        } => {
-            let key = sign_key
-                .as_deref()
-                .map(relance_audit::read_signing_key)
-                .transpose()?;
-            let mut out: Box<dyn Write> = match &output {
-                Some(path) => Box::new(BufWriter::new(
-                    File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?,
-                )),
-                None => Box::new(BufWriter::new(std::io::stdout().lock())),
-            };
-            let seal = Some((origin.origin.as_str(), key.as_ref()));
-            let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, seal).await?;
-            out.flush()?;
-            eprintln!(
-                "exported {events} events up to position {} ({} cooperatives){}{}",
-                cp.position,
-                cp.heads.len(),
-                if cp.signature.is_some() {
-                    ", checkpoint signed"
-                } else {
-                    ""
-                },
-                output
-                    .map(|p| format!(" to {}", p.display()))
-                    .unwrap_or_default()
-            );
-            Ok(())
-        }
+        } => export_cmd(args, from, to, output, sign_key, &origin.origin).await,
         AuditCommand::Verify {
             file,
             live,
@@ -223,169 +39,248 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             allow_unsigned_tail,
             witness_keys,
         } => {
-            let (checkpoints, tree_checkpoints) = crate::tlog::read_checkpoints(&checkpoints)?;
-            let options = VerifyOptions {
-                checkpoints,
-                tree_checkpoints,
-                witness_keys: crate::tlog::witness_keys(&witness_keys)?,
-                trusted_key: public_key
-                    .as_deref()
-                    .map(relance_audit::parse_public_key)
-                    .transpose()?,
-                allow_unsigned_tail,
-            };
-            let mut progress = Progress::new("checked");
-            let report = if live {
-                let mut buf = Vec::new();
-                export_into(args, &mut buf).await?;
-                relance_audit::verify(&buf[..], &options, &mut progress)?
-            } else {
-                let path = file.context("a FILE or --live")?;
-                let f = open(&path)?;
-                relance_audit::verify(BufReader::new(f), &options, &mut progress)?
-            };
-            progress.done();
-            print_report(args.output, &report)
+            let witness_keys = crate::tlog::witness_keys(&witness_keys)?;
+            let trusted = (public_key, allow_unsigned_tail, witness_keys);
+            verify_cmd(args, file, live, checkpoints, trusted).await
         }
         AuditCommand::Replay {
             file,
             as_of,
             position,
-        } => {
-            let until = match (as_of, position) {
-                (Some(t), _) => Until::RecordedAt(parse_time(&t).context("--as-of")?),
-                (None, Some(p)) => Until::Position(p),
-                (None, None) => Until::All,
-            };
-            let mut progress = Progress::new("checked");
-            let report = relance_audit::verify(
-                BufReader::new(open(&file)?),
-                &VerifyOptions::default(),
-                &mut progress,
-            )?;
-            progress.done();
-            if let Some(first) = report.findings.first() {
-                bail!(
-                    "{} is damaged, not replaying it: first bad event: {first} (see `relance audit verify`)",
-                    file.display()
-                );
-            }
-            let mut progress = Progress::new("replayed");
-            let file2 = file.clone();
-            let replayed = tokio::task::spawn_blocking(move || -> Result<_> {
-                Ok(relance_audit::replay(
-                    BufReader::new(open(&file2)?),
-                    until,
-                    &mut progress,
-                )?)
-            })
-            .await??;
-            let summary = relance_proto::summary_to_wire(&replayed.summary, replayed.position);
-            if args.output == Output::Json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "summary": summary,
-                        "digest": replayed.digest,
-                        "position": replayed.position,
-                        "events": replayed.events,
-                    })
-                );
-                return Ok(());
-            }
-            output::summary(Output::Table, &summary)?;
-            println!();
-            println!(
-                "digest {}  position {}  ({} events replayed from {})",
-                replayed.digest,
-                replayed.position,
-                replayed.events,
-                file.display()
-            );
-            Ok(())
-        }
+        } => replay_cmd(args, file, as_of, position).await,
         AuditCommand::Checkpoint {
             sign_key,
             out,
             every,
             min_position,
-        } => {
-            let key = relance_audit::read_signing_key(&sign_key)?;
-            let mut c = Client::open(args).await?;
-            loop {
-                let cp = checkpoint(&mut c, &key, min_position).await?;
-                match &out {
-                    Some(path) => {
-                        let mut f = std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(path)
-                            .with_context(|| format!("cannot open {}", path.display()))?;
-                        relance_audit::write_line(&mut f, &Line::Checkpoint(cp.clone()))?;
-                        f.sync_all()?;
-                    }
-                    None => relance_audit::write_line(
-                        &mut std::io::stdout().lock(),
-                        &Line::Checkpoint(cp.clone()),
-                    )?,
-                }
-                eprintln!(
-                    "checkpoint at position {}: {} chains, {} events, root {}",
-                    cp.position,
-                    cp.heads.len(),
-                    cp.count,
-                    cp.root
-                );
-                let Some(secs) = every else { break };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))) => {}
-                }
-            }
-            Ok(())
-        }
-        AuditCommand::Digest { min_position } => {
-            let mut c = Client::open(args).await?;
-            let d = c
-                .audit
-                .digest(c.request(v1::DigestRequest { min_position })?)
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if args.output == Output::Json {
-                println!(
-                    "{}",
-                    serde_json::json!({"digest": d.digest, "position": d.position})
-                );
-            } else {
-                println!("digest {}  position {}", d.digest, d.position);
-            }
-            Ok(())
-        }
+        } => checkpoint_cmd(args, sign_key, out, every, min_position).await,
+        AuditCommand::Digest { min_position } => digest_cmd(args, min_position).await,
+        AuditCommand::Keygen { out } => keygen_cmd(&out),
         AuditCommand::Prove(a) => crate::tlog::prove(args, a).await,
         AuditCommand::CheckProof(a) => crate::tlog::check_proof(a),
         AuditCommand::Witness(a) => crate::tlog::witness(args, a).await,
-        AuditCommand::Keygen { out: output } => {
-            if output.exists() {
-                bail!("{} exists: not overwriting a key", output.display());
+    }
+}
+
+/// `relance audit export`.
+async fn export_cmd(
+    args: &ClientArgs,
+    from: u64,
+    to: Option<u64>,
+    output: Option<PathBuf>,
+    sign_key: Option<PathBuf>,
+    origin: &str,
+) -> Result<()> {
+    let key = sign_key
+        .as_deref()
+        .map(relance_audit::read_signing_key)
+        .transpose()?;
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let seal = Some((origin, key.as_ref()));
+    let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, seal).await?;
+    out.flush()?;
+    eprintln!(
+        "exported {events} events up to position {} ({} cooperatives){}{}",
+        cp.position,
+        cp.heads.len(),
+        if cp.signature.is_some() {
+            ", checkpoint signed"
+        } else {
+            ""
+        },
+        output
+            .map(|p| format!(" to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `relance audit verify`.
+async fn verify_cmd(
+    args: &ClientArgs,
+    file: Option<PathBuf>,
+    live: bool,
+    checkpoints: Vec<PathBuf>,
+    // --public-key, --allow-unsigned-tail, --witness-key
+    (public_key, allow_unsigned_tail, witness_keys): (
+        Option<String>,
+        bool,
+        Vec<relance_audit::relance_tlog::CosignatureVerifier>,
+    ),
+) -> Result<()> {
+    let (checkpoints, tree_checkpoints) = crate::tlog::read_checkpoints(&checkpoints)?;
+    let options = VerifyOptions {
+        checkpoints,
+        tree_checkpoints,
+        witness_keys,
+        trusted_key: public_key
+            .as_deref()
+            .map(relance_audit::parse_public_key)
+            .transpose()?,
+        allow_unsigned_tail,
+    };
+    let mut progress = Progress::new("checked");
+    let report = if live {
+        let mut buf = Vec::new();
+        export_into(args, &mut buf).await?;
+        relance_audit::verify(&buf[..], &options, &mut progress)?
+    } else {
+        let path = file.context("a FILE or --live")?;
+        let f = open(&path)?;
+        relance_audit::verify(BufReader::new(f), &options, &mut progress)?
+    };
+    progress.done();
+    print_report(args.output, &report)
+}
+
+/// `relance audit replay`.
+async fn replay_cmd(
+    args: &ClientArgs,
+    file: PathBuf,
+    as_of: Option<String>,
+    position: Option<u64>,
+) -> Result<()> {
+    let until = match (as_of, position) {
+        (Some(t), _) => Until::RecordedAt(parse_time(&t).context("--as-of")?),
+        (None, Some(p)) => Until::Position(p),
+        (None, None) => Until::All,
+    };
+    let mut progress = Progress::new("checked");
+    let report = relance_audit::verify(
+        BufReader::new(open(&file)?),
+        &VerifyOptions::default(),
+        &mut progress,
+    )?;
+    progress.done();
+    if let Some(first) = report.findings.first() {
+        bail!(
+            "{} is damaged, not replaying it: first bad event: {first} (see `relance audit verify`)",
+            file.display()
+        );
+    }
+    let mut progress = Progress::new("replayed");
+    let file2 = file.clone();
+    let replayed = tokio::task::spawn_blocking(move || -> Result<_> {
+        Ok(relance_audit::replay(
+            BufReader::new(open(&file2)?),
+            until,
+            &mut progress,
+        )?)
+    })
+    .await??;
+    let summary = relance_proto::summary_to_wire(&replayed.summary, replayed.position);
+    if args.output == Output::Json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "summary": summary,
+                "digest": replayed.digest,
+                "position": replayed.position,
+                "events": replayed.events,
+            })
+        );
+        return Ok(());
+    }
+    output::summary(Output::Table, &summary)?;
+    println!();
+    println!(
+        "digest {}  position {}  ({} events replayed from {})",
+        replayed.digest,
+        replayed.position,
+        replayed.events,
+        file.display()
+    );
+    Ok(())
+}
+
+/// `relance audit checkpoint`.
+async fn checkpoint_cmd(
+    args: &ClientArgs,
+    sign_key: PathBuf,
+    out: Option<PathBuf>,
+    every: Option<u64>,
+    min_position: u64,
+) -> Result<()> {
+    let key = relance_audit::read_signing_key(&sign_key)?;
+    let mut c = Client::open(args).await?;
+    loop {
+        let cp = checkpoint(&mut c, &key, min_position).await?;
+        match &out {
+            Some(path) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                relance_audit::write_line(&mut f, &Line::Checkpoint(cp.clone()))?;
+                f.sync_all()?;
             }
-            let (seed, public) = relance_audit::generate_key()?;
-            write_secret(&output, &seed)?;
-            println!("{public}");
-            eprintln!(
-                "signing key written to {} (keep it secret); give auditors the public key above",
-                output.display()
-            );
-            Ok(())
+            None => relance_audit::write_line(
+                &mut std::io::stdout().lock(),
+                &Line::Checkpoint(cp.clone()),
+            )?,
+        }
+        eprintln!(
+            "checkpoint at position {}: {} chains, {} events, root {}",
+            cp.position,
+            cp.heads.len(),
+            cp.count,
+            cp.root
+        );
+        let Some(secs) = every else { break };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            () = tokio::time::sleep(std::time::Duration::from_secs(secs.max(1))) => {}
         }
     }
+    Ok(())
+}
+
+/// `relance audit digest`.
+async fn digest_cmd(args: &ClientArgs, min_position: u64) -> Result<()> {
+    let mut c = Client::open(args).await?;
+    let d = c
+        .audit
+        .digest(c.request(v1::DigestRequest { min_position })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if args.output == Output::Json {
+        println!(
+            "{}",
+            serde_json::json!({"digest": d.digest, "position": d.position})
+        );
+    } else {
+        println!("digest {}  position {}", d.digest, d.position);
+    }
+    Ok(())
+}
+
+/// `relance audit keygen`.
+fn keygen_cmd(output: &Path) -> Result<()> {
+    if output.exists() {
+        bail!("{} exists: not overwriting a key", output.display());
+    }
+    let (seed, public) = relance_audit::generate_key()?;
+    write_secret(output, &seed)?;
+    println!("{public}");
+    eprintln!(
+        "signing key written to {} (keep it secret); give auditors the public key above",
+        output.display()
+    );
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<File> {
     File::open(path).with_context(|| format!("cannot open {}", path.display()))
 }
 
-fn write_secret(path: &PathBuf, seed: &str) -> Result<()> {
+fn write_secret(path: &Path, seed: &str) -> Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -525,60 +420,5 @@ fn print_report(out: Output, report: &Report) -> Result<()> {
                 report.findings.len()
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    const MAY_1: i64 = 1_588_291_200_000; // 2020-05-01T00:00:00Z
-
-    #[test]
-    fn times_parse_as_dates_rfc3339_or_unix_ms() {
-        assert_eq!(parse_time("2020-05-01").unwrap(), MAY_1 + 86_400_000 - 1);
-        assert_eq!(parse_time("2020-05-01T00:00:00Z").unwrap(), MAY_1);
-        assert_eq!(
-            parse_time("2020-05-01T12:30:15.25Z").unwrap(),
-            MAY_1 + 45_015_250
-        );
-        assert_eq!(parse_time("2020-05-01T02:00:00+02:00").unwrap(), MAY_1);
-        assert_eq!(parse_time("2020-04-30T22:00:00-02:00").unwrap(), MAY_1);
-        assert_eq!(parse_time("1588291200000").unwrap(), MAY_1);
-        for bad in [
-            "",
-            "2020-13-01",
-            "2020-05-01T25:00:00Z",
-            "2020-05-01T00:00:00",
-            "yesterday",
-        ] {
-            assert!(parse_time(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn as_of_alone_is_a_recorded_time_and_with_known_at_a_business_date() {
-        use v1::as_of::Point;
-        let at = |as_of: Option<&str>, known_at: Option<&str>, position: Option<u64>| AtArgs {
-            as_of: as_of.map(str::to_owned),
-            known_at: known_at.map(str::to_owned),
-            position,
-        };
-        assert_eq!(as_of(&at(None, None, None)).unwrap(), None);
-        let a = as_of(&at(Some("2020-04-30"), None, None)).unwrap().unwrap();
-        assert_eq!(a.point, Some(Point::RecordedAtUnixMs(MAY_1 - 1)));
-        assert_eq!(a.business_date, "");
-        let a = as_of(&at(Some("2020-04-15"), Some("2020-04-30"), None))
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.point, Some(Point::RecordedAtUnixMs(MAY_1 - 1)));
-        assert_eq!(a.business_date, "2020-04-15");
-        let a = as_of(&at(Some("2020-04-15"), None, Some(300)))
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.point, Some(Point::Position(300)));
-        assert_eq!(a.business_date, "2020-04-15");
-        assert!(as_of(&at(Some("soon"), Some("2020-04-30"), None)).is_err());
     }
 }

@@ -7,9 +7,13 @@ mod admin;
 mod audit;
 mod cli;
 mod client;
+mod coop;
 mod demo;
+mod log;
 mod output;
+mod progress;
 mod serve;
+mod time;
 mod tlog;
 mod token;
 
@@ -70,7 +74,7 @@ async fn run(cli: cli::Cli) -> Result<()> {
     match cli.command {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
-        cli::Command::Coop(cmd) => client::coop(&cli.client, cmd).await,
+        cli::Command::Coop(cmd) => coop::coop(&cli.client, cmd).await,
         cli::Command::Summary(at) => client::summary(&cli.client, &at).await,
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),

@@ -7,52 +7,10 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use relance_log::EventLog;
-use relance_log_nats::{JetStreamConfig, JetStreamLog};
 use relance_server::auth::{AuthLayer, Authenticator, RateLimiter};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
-use crate::cli::{NatsArgs, Role, ServeArgs};
-
-/// Connects to the JetStream log described by `args` (creating the stream when missing).
-pub async fn jetstream(
-    url: &str,
-    args: &NatsArgs,
-    subject_prefix: Option<&str>,
-) -> Result<Arc<dyn EventLog>> {
-    let mut config = JetStreamConfig::new(url);
-    config.stream = args.stream.clone();
-    config.replicas = args.replicas;
-    config.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
-    if let Some(prefix) = subject_prefix {
-        config.subject_prefix = prefix.to_owned();
-    }
-    // A cluster and its services often start together: while JetStream does not answer yet
-    // (no meta leader, no server up), try again for a bounded time.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut pause = Duration::from_millis(200);
-    let log = loop {
-        match JetStreamLog::connect(config.clone()).await {
-            Err(relance_log_nats::ConnectError::Unavailable(why))
-                if std::time::Instant::now() < deadline =>
-            {
-                tracing::warn!(error = %why, "JetStream not available yet, retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            other => {
-                break other.with_context(|| {
-                    format!(
-                        "cannot use the JetStream event log at {}",
-                        relance_log_nats::redact_url(url)
-                    )
-                })?
-            }
-        }
-    };
-    tracing::info!(server_version = log.server_version(), stream = %args.stream, "connected to NATS JetStream");
-    Ok(Arc::new(log))
-}
+use crate::cli::{Role, ServeArgs};
 
 /// The auth layer and TLS configuration `args` ask for; refuses to expose an unauthenticated
 /// node beyond loopback.
@@ -106,28 +64,13 @@ fn security(args: &ServeArgs) -> Result<(AuthLayer, Option<ServerTlsConfig>)> {
 async fn open_node(args: &ServeArgs) -> Result<Node> {
     let projection = matches!(args.role, Role::All | Role::Projection);
     let commands = matches!(args.role, Role::All | Role::Command);
-    let log: Arc<dyn EventLog> = match &args.nats.nats {
-        Some(url) => jetstream(url, &args.nats, None).await?,
-        None => {
-            if args.role != Role::All {
-                bail!(
-                    "--role {:?} needs --nats: the embedded log lives in one process",
-                    args.role
-                );
-            }
-            std::fs::create_dir_all(&args.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    args.data_dir.display()
-                )
-            })?;
-            Arc::new(
-                relance_log_sled::SledLog::open(args.data_dir.join("log")).with_context(
-                    || format!("cannot open the event log in {}", args.data_dir.display()),
-                )?,
-            )
-        }
-    };
+    if args.nats.nats.is_none() && args.role != Role::All {
+        bail!(
+            "--role {:?} needs --nats: the embedded log lives in one process",
+            args.role
+        );
+    }
+    let log = crate::log::open(&args.data_dir, &args.nats, None).await?;
     let projection_dir = args.data_dir.join("projection");
     if projection {
         std::fs::create_dir_all(&projection_dir)

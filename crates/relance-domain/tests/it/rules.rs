@@ -22,9 +22,17 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         | InvalidEnum | AmountNegative | AmountTooLarge | NumberTooLarge | CapacityRange
         | ValidityRange | MalformedRequest | PageTokenInvalid | RangeReversed => InvalidArgument,
         CooperativeNotRegistered | RetractUnknownEvent => NotFound,
-        AlreadyRegistered | AlreadyHalted | NotHalted | DateBeforeRegistration | DateInFuture
-        | ResumeBeforeHalt | RetractAlreadyRetracted | RetractRetraction | RetractRegistration
-        | CooperativeQuarantined | NotServedHere => FailedPrecondition,
+        AlreadyRegistered
+        | AlreadyHalted
+        | NotHalted
+        | DateBeforeRegistration
+        | DateInFuture
+        | ResumeBeforeHalt
+        | RetractAlreadyRetracted
+        | RetractRetraction
+        | RetractRegistration
+        | CooperativeQuarantined
+        | NotServedHere => FailedPrecondition,
         SupportNotInOwnName | RoleNotAllowed => PermissionDenied,
         ExpectedVersionMismatch | Contended => Conflict,
         MissingToken | MalformedToken | UnknownToken => Unauthenticated,

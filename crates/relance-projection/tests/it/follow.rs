@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use relance_domain::CoopId;
-use relance_log_sled::SledLog;
 use relance_log::{AppendRequest, Appended, EventLog, EventStream, LogError, StoredEvent};
+use relance_log_sled::SledLog;
 use relance_projection::{run, Projection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

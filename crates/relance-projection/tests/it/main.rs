@@ -1,5 +1,6 @@
 //! Integration tests of the projection: batching and restarts, replay from the log, the
-//! province summary, list queries, histories with retractions, and the `run` task.
+//! province summary, list queries, histories with retractions, chain heads and digests at a
+//! checkpoint, and the `run` task.
 //!
 //! Histories are built as the command service builds them (`stream.rs`): `decide` against
 //! each cooperative's aggregate, then `encode_envelope` into the `StoredEvent`s the log
@@ -7,6 +8,7 @@
 //! events, and for the summary the sum of those states' contributions.
 
 mod follow;
+mod heads;
 mod history;
 mod listing;
 mod replay;

@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 use proptest::sample::Index;
 use relance_domain::CoopState;
-use relance_log_sled::SledLog;
 use relance_log::{EventLog, StoredEvent};
+use relance_log_sled::SledLog;
 use relance_projection::{Filter, Projection, MAX_BATCH};
 
 use crate::stream::{op, random_history, realistic, Op, RANDOM_COOPS};

@@ -1,0 +1,119 @@
+//! The append rows: relance on JetStream against a raw publish and the gRPC floor, and
+//! relance embedded against a raw sled insert+flush.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+
+use crate::cli::{Part, Plan};
+use crate::load;
+use crate::nats::{self, Sync};
+use crate::report::{fmt_rate, Row};
+use crate::running::Running;
+
+pub async fn append_jetstream(
+    plan: &Plan,
+    server: &nats::Server,
+    rows: &mut Vec<Row>,
+    js_rates: &mut Vec<(Sync, usize, f64)>,
+) -> Result<()> {
+    let log = relance_log_nats::JetStreamLog::connect(relance_log_nats::JetStreamConfig::new(
+        server.url.clone(),
+    ))
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
+    let node = Running::start(Arc::new(log), None).await?;
+    // The raw baseline's own stream, configured like relance's (file, 10 min duplicate window).
+    let client = async_nats::connect(&server.url).await?;
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "BENCH_RAW".into(),
+        subjects: vec!["bench.raw.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        duplicate_window: Duration::from_secs(600),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow!("creating BENCH_RAW: {e}"))?;
+    let sync = server.sync;
+    for &c in &plan.concurrency {
+        let tag = format!("J{}{c}", if sync == Sync::Always { "a" } else { "d" });
+        eprintln!(
+            "[append jetstream, sync {}] concurrency {c}: relance",
+            sync.label()
+        );
+        let relance = node.command_rate(c, plan.window, &tag).await?;
+        eprintln!("  {}; raw publish", fmt_rate(relance));
+        let js2 = js.clone();
+        let t = tag.clone();
+        let raw = load::run(c, plan.window, move |task, ctl, barrier| {
+            load::raw_nats_worker(js2.clone(), t.clone(), task, ctl, barrier)
+        })
+        .await?;
+        eprintln!("  {}; gRPC round trip alone", fmt_rate(raw));
+        let floor = node.grpc_floor_rate(c, plan.window).await?;
+        eprintln!("  {}", fmt_rate(floor));
+        js_rates.push((sync, c, relance));
+        if plan.has(Part::AppendJetstream) {
+            let r = Row::rate(
+                format!("append JetStream c={c} (sync {})", sync.label()),
+                relance,
+                "raw async-nats publish+ack",
+                raw,
+            );
+            let r = if c == 64 {
+                let met = r.ratio.map(|x| x >= 0.7);
+                r.target("≥ 0.7×", met)
+            } else {
+                r
+            };
+            rows.push(r.note("gRPC → decide → publish with expected subject sequence → ack"));
+            rows.push(
+                Row::rate(
+                    format!("  breakdown: gRPC round trip alone c={c}"),
+                    floor,
+                    "raw async-nats publish+ack",
+                    raw,
+                )
+                .note("grpc.health.v1.Health/Check on the same node and channels: the ceiling of any command through gRPC on this machine"),
+            );
+        }
+    }
+    node.stop().await?;
+    Ok(())
+}
+
+pub async fn append_embedded(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Result<()> {
+    let dir = work.join("embedded");
+    let log = relance_log_sled::SledLog::open(dir.join("log"))?;
+    let node = Running::start(Arc::new(log), None).await?;
+    let raw_db = sled::open(dir.join("raw"))?;
+    let tree = raw_db.open_tree("raw")?;
+    for &c in &plan.concurrency {
+        let tag = format!("E{c}");
+        eprintln!("[append embedded] concurrency {c}: relance");
+        let relance = node.command_rate(c, plan.window, &tag).await?;
+        eprintln!("  {}; raw sled insert+flush", fmt_rate(relance));
+        let tr = tree.clone();
+        let raw = load::run(c, plan.window, move |task, ctl, barrier| {
+            load::raw_sled_worker(tr.clone(), task, ctl, barrier)
+        })
+        .await?;
+        eprintln!("  {}", fmt_rate(raw));
+        let r = Row::rate(
+            format!("append embedded c={c}"),
+            relance,
+            "raw sled insert+flush",
+            raw,
+        );
+        let met = r.ratio.map(|x| x >= 0.5);
+        rows.push(
+            r.target("≥ 0.5×", met)
+                .note("gRPC → decide → sled batch → flush"),
+        );
+    }
+    node.stop().await?;
+    Ok(())
+}

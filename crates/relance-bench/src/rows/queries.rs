@@ -1,0 +1,150 @@
+//! The query rows: Get, List and Summary latencies at a fixed rate while appends flow,
+//! against gRPC health checks at the same rate.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use relance_proto::v1;
+use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
+
+use crate::cli::Plan;
+use crate::report::{fmt_latency, Row};
+use crate::running::Running;
+use crate::{gen, nats, queries};
+
+pub async fn query_rows(
+    plan: &Plan,
+    server: &nats::Server,
+    dir: &Path,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let mut config = relance_log_nats::JetStreamConfig::new(server.url.clone());
+    config.stream = gen::CATCHUP_STREAM.into();
+    config.subject_prefix = gen::CATCHUP_PREFIX.into();
+    let log = relance_log_nats::JetStreamLog::connect(config)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let node = Running::start(Arc::new(log), Some(dir)).await?;
+    node.node
+        .caught_up(Duration::from_secs(120))
+        .await
+        .context("query node catching up")?;
+    let channel = node.channel().await?;
+    let appender = queries::Appender::start(node.channel().await?, plan.query_append_rate);
+    let rate = plan.query_rate;
+    let w = plan.query_window;
+    let coops = plan.coops;
+
+    eprintln!("[queries] baseline: gRPC health Check at {rate}/s");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let base = queries::at_rate(rate, w, |_| {
+        let mut h = health.clone();
+        async move {
+            h.check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|_| ())
+        }
+    })
+    .await?;
+    eprintln!("  {}", fmt_latency(&base));
+    let q = CooperativeQueriesClient::new(channel.clone());
+    let mut results = Vec::new();
+    for kind in ["Get", "List", "Summary"] {
+        eprintln!("[queries] {kind} at {rate}/s while appends flow");
+        let before = appender.done.load(std::sync::atomic::Ordering::Relaxed);
+        let l = queries::at_rate(rate, w, |i| {
+            let mut q = q.clone();
+            async move {
+                match kind {
+                    "Get" => q
+                        .get(v1::GetRequest {
+                            cooperative_id: gen::coop_id((i * 7919) % coops),
+                            min_position: 0,
+                        })
+                        .await
+                        .map(|_| ()),
+                    "List" => q
+                        .list(v1::ListRequest {
+                            sector: "agriculture".into(),
+                            page_size: 50,
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|_| ()),
+                    _ => q
+                        .summary(v1::SummaryRequest { min_position: 0 })
+                        .await
+                        .map(|_| ()),
+                }
+            }
+        })
+        .await?;
+        let appended = appender.done.load(std::sync::atomic::Ordering::Relaxed) - before;
+        eprintln!(
+            "  {} ({} errors, {} appends meanwhile)",
+            fmt_latency(&l),
+            l.errors,
+            appended
+        );
+        results.push((kind, l, appended));
+    }
+    appender.stop().await?;
+    for (kind, l, appended) in results {
+        rows.push(query_row(plan, kind, &l, appended, &base));
+    }
+    node.stop().await?;
+    Ok(())
+}
+
+/// The row of one query kind: its latencies `l` against the health checks' `base`, with
+/// `appended` appends during it.
+fn query_row(
+    plan: &Plan,
+    kind: &str,
+    l: &queries::Latency,
+    appended: u64,
+    base: &queries::Latency,
+) -> Row {
+    let rate = plan.query_rate;
+    let coops = plan.coops;
+    let (target, met) = if kind == "Get" {
+        (
+            "p99 < 1 ms at 5,000/s",
+            (rate >= 5_000).then_some(l.p99_us < 1_000 && l.errors == 0),
+        )
+    } else {
+        ("", None)
+    };
+    let overloaded = l.errors * 100 > l.requests;
+    Row {
+        row: format!("query {kind} p50/p99/p99.9 at {rate}/s"),
+        value: Some(l.p99_us as f64 / 1000.0),
+        shown: if overloaded {
+            format!("overloaded: {} of {} failed", l.errors, l.requests)
+        } else {
+            fmt_latency(l)
+        },
+        baseline_name: "gRPC health Check, same rate".into(),
+        baseline: Some(base.p99_us as f64 / 1000.0),
+        baseline_shown: fmt_latency(base),
+        unit: "ms (p99)".into(),
+        // The latencies of the few answered requests of an overloaded run compare with nothing.
+        ratio: (base.p99_us > 0 && !overloaded).then(|| l.p99_us as f64 / base.p99_us as f64),
+        target: target.into(),
+        met,
+        note: format!(
+            "{} of {} requests failed{}; {appended} appends during it ({}/s asked); {coops} cooperatives",
+            l.errors,
+            l.requests,
+            l.first_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (first: {e})")),
+            plan.query_append_rate
+        ),
+        detail: Some(serde_json::json!({ "relance": l, "baseline": base })),
+    }
+}

@@ -1,0 +1,242 @@
+//! Applying events: decoding and hashing them off the writing thread, then writing each batch
+//! of views, indexes, summary, history and checkpoint in one sled batch.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded, Step, Summary};
+use relance_log::StoredEvent;
+
+use crate::keys::{
+    decode_stored, history_key, history_value, index_entries, quarantine_key, view_key,
+    CHECKPOINT_KEY, SUMMARY_KEY,
+};
+use crate::quarantine::{chain_break, Quarantine};
+use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
+
+/// An event decoded and hashed, ready to be applied (see [`Projection::prepare`]).
+pub struct Prepared {
+    recorded: Recorded,
+    /// What the envelope hashes to (compared with its recorded `hash` when applied).
+    computed: Hash,
+    /// The stored bytes, kept as the history record.
+    payload: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(recorded: Recorded, payload: Vec<u8>) -> Self {
+        Self {
+            computed: chain_hash(&recorded.envelope),
+            recorded,
+            payload,
+        }
+    }
+}
+
+/// A batch of events decoded and hashed off the thread that writes the views.
+pub struct PreparedBatch(Vec<Prepared>);
+
+impl PreparedBatch {
+    /// Events already decoded (an audit export's): hashed, and encoded once for the history
+    /// record, without decoding them again.
+    pub fn from_recorded(events: Vec<Recorded>) -> Self {
+        Self(
+            events
+                .into_iter()
+                .map(|r| {
+                    let payload = relance_proto::encode_envelope(&r.envelope);
+                    Prepared::new(r, payload)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Projection {
+    /// Applies stored events in position order; those at or below the checkpoint are skipped.
+    pub fn apply(&self, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        self.apply_prepared(Self::prepare(events.to_vec())?)
+    }
+
+    /// Decodes and hashes events: the part of applying them that needs no view, so a follower
+    /// can do it for the next batch while the previous one is written.
+    pub fn prepare(events: Vec<StoredEvent>) -> Result<PreparedBatch, ProjectionError> {
+        events
+            .into_iter()
+            .map(|e| {
+                Ok(Prepared::new(
+                    decode_stored(e.position, &e.payload)?,
+                    e.payload,
+                ))
+            })
+            .collect::<Result<_, _>>()
+            .map(PreparedBatch)
+    }
+
+    /// The state before a batch, taken out of memory (the batch puts it back), else read from
+    /// the stored view.
+    fn take_state(&self, id: &CoopId) -> Result<Option<CoopState>, ProjectionError> {
+        if let Some(s) = self
+            .states
+            .lock()
+            .map_err(|_| poisoned("cached views"))?
+            .remove(id)
+        {
+            return Ok(Some(s));
+        }
+        self.stored(id.as_str())
+    }
+
+    /// Applies prepared events in position order; those at or below the checkpoint are skipped.
+    pub fn apply_prepared(&self, batch: PreparedBatch) -> Result<(), ProjectionError> {
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
+        let start = self.checkpoint();
+        let events: Vec<&Prepared> = batch
+            .0
+            .iter()
+            .filter(|p| p.recorded.position > start)
+            .collect();
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let last_position = last.recorded.position;
+        // Each touched cooperative's index keys before the batch, and its state after each
+        // event; the summary loses the states before the batch as they are taken.
+        let mut old_keys: HashMap<CoopId, [Vec<u8>; 3]> = HashMap::new();
+        let mut after: BTreeMap<CoopId, Option<CoopState>> = BTreeMap::new();
+        let mut summary = self
+            .summary
+            .read()
+            .map_err(|_| poisoned("summary"))?
+            .clone();
+        // This batch's events of each cooperative, for a refold after a retraction.
+        let mut pending: HashMap<CoopId, Vec<&Recorded>> = HashMap::new();
+        let mut newly_quarantined: HashSet<CoopId> = HashSet::new();
+        let quarantined = self
+            .quarantined
+            .lock()
+            .map_err(|_| poisoned("quarantined set"))?
+            .clone();
+        let mut batch = sled::Batch::default();
+        for prepared in events {
+            let rec = &prepared.recorded;
+            let id = &rec.envelope.cooperative_id;
+            if quarantined.contains(id) || newly_quarantined.contains(id) {
+                tracing::error!(cooperative = %id, position = rec.position, version = rec.envelope.version,
+                    "event of a quarantined cooperative not applied");
+                continue;
+            }
+            if !after.contains_key(id) {
+                let current = self.take_state(id)?;
+                summary.replace(current.as_ref(), None);
+                old_keys.insert(
+                    id.clone(),
+                    current.as_ref().map(index_entries).unwrap_or_default(),
+                );
+                after.insert(id.clone(), current);
+            }
+            if let Some(reason) = chain_break(
+                after.get(id).and_then(Option::as_ref),
+                rec,
+                prepared.computed,
+            ) {
+                tracing::error!(cooperative = %id, position = rec.position, version = rec.envelope.version,
+                    %reason, "broken hash chain: cooperative quarantined, its events are no longer applied");
+                let q = Quarantine {
+                    version: rec.envelope.version,
+                    position: rec.position,
+                    event_id: rec.envelope.event_id.clone(),
+                    reason,
+                };
+                batch.insert(quarantine_key(id.as_str()), serde_json::to_vec(&q)?);
+                newly_quarantined.insert(id.clone());
+                continue;
+            }
+            let current = after.remove(id).flatten();
+            pending.entry(id.clone()).or_default().push(rec);
+            let next = match evolve(current, rec) {
+                Step::Next(s) => s,
+                Step::Refold => {
+                    let mut history = self.history_records(id.as_str())?;
+                    history.extend(pending.get(id).into_iter().flatten().map(|r| (*r).clone()));
+                    fold(&history)
+                }
+            };
+            after.insert(id.clone(), next);
+            batch.insert(
+                history_key(id.as_str(), rec.envelope.version),
+                history_value(rec.position, &prepared.payload),
+            );
+        }
+        write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
+        batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
+        batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
+        self.tree.apply_batch(batch)?;
+        self.remember(after, newly_quarantined)?;
+        *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
+        self.checkpoint.send_replace(last_position);
+        Ok(())
+    }
+
+    /// Keeps the views just written in memory, and forgets those of newly quarantined
+    /// cooperatives (their views stopped at their last good event).
+    fn remember(
+        &self,
+        after: BTreeMap<CoopId, Option<CoopState>>,
+        newly_quarantined: HashSet<CoopId>,
+    ) -> Result<(), ProjectionError> {
+        {
+            let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
+            if states.len() + after.len() > STATE_CACHE_ENTRIES {
+                states.clear();
+            }
+            for (id, new) in after {
+                match new {
+                    Some(s) => states.insert(id, s),
+                    None => states.remove(&id),
+                };
+            }
+        }
+        if !newly_quarantined.is_empty() {
+            let mut q = self
+                .quarantined
+                .lock()
+                .map_err(|_| poisoned("quarantined set"))?;
+            let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
+            for id in newly_quarantined {
+                states.remove(&id);
+                q.insert(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes into `batch` the views in `after`, with only the index keys that changed from
+/// `old_keys`, and adds their contributions to `summary`.
+fn write_views(
+    batch: &mut sled::Batch,
+    after: &BTreeMap<CoopId, Option<CoopState>>,
+    old_keys: &mut HashMap<CoopId, [Vec<u8>; 3]>,
+    summary: &mut Summary,
+) -> Result<(), ProjectionError> {
+    for (id, new) in after {
+        summary.replace(None, new.as_ref());
+        // Only the index keys that change are written (most events change no indexed field).
+        let was = old_keys.remove(id).unwrap_or_default();
+        let new_keys = new.as_ref().map(index_entries).unwrap_or_default();
+        for k in &was {
+            if !k.is_empty() && !new_keys.contains(k) {
+                batch.remove(k.as_slice());
+            }
+        }
+        for k in new_keys {
+            if !k.is_empty() && !was.contains(&k) {
+                batch.insert(k, &[][..]);
+            }
+        }
+        if let Some(new) = new {
+            batch.insert(view_key(id.as_str()), serde_json::to_vec(new)?);
+        }
+    }
+    Ok(())
+}

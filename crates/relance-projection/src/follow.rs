@@ -1,0 +1,134 @@
+//! Following a log: the `run` loop that applies its events in batches from the checkpoint on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use relance_log::{EventLog, LogError};
+use tokio::sync::watch;
+
+use crate::{join_failure, Projection, ProjectionError, MAX_BATCH};
+
+/// First pause before following the log again after it became unavailable; doubled after
+/// each failed attempt, up to [`MAX_REFOLLOW_BACKOFF`].
+const REFOLLOW_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_REFOLLOW_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a follower that delivers nothing is checked against the log's head.
+const STALL_CHECK: Duration = Duration::from_secs(3);
+
+/// Follows `log` from the projection's checkpoint and applies events in batches until
+/// `shutdown` turns true. When the log becomes unavailable (a NATS restart, a lost
+/// connection), follows it again from the checkpoint, with a bounded backoff. Returns the
+/// error that stopped it, if any (a corrupt event, a storage failure).
+pub async fn run(
+    projection: Arc<Projection>,
+    log: Arc<dyn EventLog>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ProjectionError> {
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+    };
+    tokio::pin!(stop);
+    let mut backoff = REFOLLOW_BACKOFF;
+    // The batch being written while the next one is read and decoded.
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
+    'follow: loop {
+        let from = projection.checkpoint() + 1;
+        tracing::info!(
+            from,
+            backend = log.backend(),
+            "projection following the event log"
+        );
+        let interruption = match log.follow(from).await {
+            Err(e) => e,
+            Ok(stream) => {
+                let mut stream = stream.ready_chunks(MAX_BATCH);
+                // A follower can stall without an error (its server left in lame-duck mode,
+                // a consumer lost in a leader change): when nothing arrives for a while but
+                // the log has moved past the checkpoint, follow again.
+                let mut watchdog = tokio::time::interval(STALL_CHECK);
+                watchdog.reset();
+                let mut at_last_check = projection.checkpoint();
+                loop {
+                    tokio::select! {
+                        () = &mut stop => break 'follow,
+                        _ = watchdog.tick() => {
+                            let checkpoint = projection.checkpoint();
+                            if checkpoint == at_last_check {
+                                if let Ok(head) = log.last_position().await {
+                                    if head > checkpoint {
+                                        break LogError::Unavailable(format!(
+                                            "the follower delivered nothing for {STALL_CHECK:?} while the log is at {head}"
+                                        ));
+                                    }
+                                }
+                            }
+                            at_last_check = checkpoint;
+                        }
+                        chunk = stream.next() => {
+                            let Some(chunk) = chunk else { break 'follow };
+                            let mut events = Vec::with_capacity(chunk.len());
+                            let mut failure = None;
+                            for item in chunk {
+                                match item {
+                                    Ok(event) => events.push(event),
+                                    Err(e) => {
+                                        failure = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            if !events.is_empty() {
+                                // Decoding and hashing this batch overlaps the writing of
+                                // the previous one.
+                                let prepared = tokio::task::spawn_blocking(move || Projection::prepare(events))
+                                    .await
+                                    .map_err(|e| join_failure("decoding a batch", &e))??;
+                                finish_writing(&mut writing).await?;
+                                let p = projection.clone();
+                                writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(prepared)));
+                                backoff = REFOLLOW_BACKOFF;
+                            }
+                            if let Some(e) = failure {
+                                break e;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        // Following again starts from the checkpoint: the batch in flight lands first.
+        finish_writing(&mut writing).await?;
+        match interruption {
+            LogError::Unavailable(reason) => {
+                tracing::warn!(
+                    %reason,
+                    checkpoint = projection.checkpoint(),
+                    retry_in = ?backoff,
+                    "the event log is unavailable; following it again from the checkpoint"
+                );
+                tokio::select! {
+                    () = &mut stop => break 'follow,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_REFOLLOW_BACKOFF);
+            }
+            other => return Err(other.into()),
+        }
+    }
+    finish_writing(&mut writing).await?;
+    projection.flush().await?;
+    Ok(())
+}
+
+/// Waits for the batch being written, if any, and returns its error.
+async fn finish_writing(
+    writing: &mut Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>,
+) -> Result<(), ProjectionError> {
+    match writing.take() {
+        Some(task) => task
+            .await
+            .map_err(|e| join_failure("writing a batch", &e))?,
+        None => Ok(()),
+    }
+}

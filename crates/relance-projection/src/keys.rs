@@ -1,0 +1,110 @@
+//! The sled key layout of the views, and the encoding of their history records.
+//!
+//! One sled tree, `views`, holds (keys are byte strings):
+//! - `v` + cooperative id → the cooperative's [`CoopState`] as JSON
+//! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
+//! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes
+//! - `q` + cooperative id → [`Quarantine`](crate::Quarantine) as JSON, when its hash chain broke
+//! - `m:checkpoint` → position (u64 BE) of the last applied event
+//! - `m:summary` → the province [`Summary`](relance_domain::Summary) as JSON
+
+use relance_domain::{CoopState, Recorded};
+
+use crate::ProjectionError;
+
+/// The position of the last applied event.
+pub(crate) const CHECKPOINT_KEY: &[u8] = b"m:checkpoint";
+/// The province summary.
+pub(crate) const SUMMARY_KEY: &[u8] = b"m:summary";
+
+/// Why a cooperative is quarantined.
+pub(crate) fn quarantine_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(b'q');
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// A cooperative's view.
+pub(crate) fn view_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(b'v');
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// One index entry: the cooperative `id` has `value` in `index`.
+pub(crate) fn index_key(index: &str, value: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + index.len() + value.len() + id.len());
+    k.push(b'x');
+    k.extend_from_slice(index.as_bytes());
+    k.push(0);
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Every entry of `index` with `value`.
+pub(crate) fn index_prefix(index: &str, value: &str) -> Vec<u8> {
+    let mut k = index_key(index, value, "");
+    k.shrink_to_fit();
+    k
+}
+
+/// Every history record of a cooperative, in version order.
+pub(crate) fn history_prefix(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + id.len());
+    k.push(b'h');
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The index entries of a view.
+pub(crate) fn index_entries(s: &CoopState) -> [Vec<u8>; 3] {
+    let id = s.id.as_str();
+    [
+        index_key("sector", s.sector.as_str(), id),
+        index_key("status", s.status.as_str(), id),
+        index_key("commune", &s.commune, id),
+    ]
+}
+
+/// The history record of a cooperative's event `version`.
+pub(crate) fn history_key(id: &str, version: u64) -> Vec<u8> {
+    let mut k = history_prefix(id);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// A history record: the event's position, then its stored envelope bytes.
+pub(crate) fn history_value(position: u64, payload: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + payload.len());
+    value.extend_from_slice(&position.to_be_bytes());
+    value.extend_from_slice(payload);
+    value
+}
+
+/// An event as stored in the log (or in a history record): its envelope, decoded.
+pub(crate) fn decode_stored(position: u64, payload: &[u8]) -> Result<Recorded, ProjectionError> {
+    let envelope =
+        relance_proto::decode_envelope(payload).map_err(|e| ProjectionError::Decode {
+            position,
+            detail: e.to_string(),
+        })?;
+    Ok(Recorded { position, envelope })
+}
+
+/// A history record, decoded (see [`history_value`]).
+pub(crate) fn decode_history_value(v: &[u8]) -> Result<Recorded, ProjectionError> {
+    let pos_bytes: [u8; 8] =
+        v.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(ProjectionError::Decode {
+                position: 0,
+                detail: "short history record".into(),
+            })?;
+    let position = u64::from_be_bytes(pos_bytes);
+    decode_stored(position, &v[8..])
+}

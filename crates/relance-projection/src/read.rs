@@ -1,0 +1,229 @@
+//! Reading the views: one cooperative, filtered pages of the list, the summary, a history.
+
+use std::collections::HashMap;
+
+use relance_domain::{CoopState, Event, Recorded, Status, Summary};
+
+use crate::keys::{decode_history_value, history_prefix, index_key, index_prefix, view_key};
+use crate::{poisoned, Projection, ProjectionError};
+
+/// Filters of a list query; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub sector: Option<relance_domain::Sector>,
+    pub status: Option<Status>,
+    pub commune: Option<String>,
+}
+
+/// One page of a list query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<CoopState>,
+    /// Cooperative id to pass back to get the next page; `None` on the last page.
+    pub next: Option<String>,
+    pub total: u64,
+}
+
+/// An event of a cooperative's history, with its retraction if one names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    pub recorded: Recorded,
+    pub retracted_by: Option<Retraction>,
+}
+
+/// Who retracted an event, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retraction {
+    pub event_id: String,
+    pub reason: String,
+    pub principal: String,
+    pub recorded_at_ms: i64,
+}
+
+impl Projection {
+    /// One cooperative's view.
+    pub fn get(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
+        if let Some(s) = self
+            .states
+            .lock()
+            .map_err(|_| poisoned("cached views"))?
+            .get(id)
+        {
+            return Ok(Some(s.clone()));
+        }
+        self.stored(id)
+    }
+
+    /// One cooperative's view as stored.
+    pub(crate) fn stored(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
+        match self.tree.get(view_key(id))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The province summary at the checkpoint.
+    pub fn summary(&self) -> Summary {
+        self.summary.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// A list with at most one filter: the total comes from the summary's counts and only the
+    /// page is read from the index, so its cost is the page's, not the matches'.
+    fn list_by_one_index(
+        &self,
+        filter: &Filter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<Option<Page>, ProjectionError> {
+        let summary = self.summary.read().map_err(|_| poisoned("summary"))?;
+        let (prefix, total) = match (filter.sector, filter.status, &filter.commune) {
+            (None, None, None) => (vec![b'v'], summary.cooperatives),
+            (Some(s), None, None) => (
+                index_prefix("sector", s.as_str()),
+                summary.by_sector.get(&s).copied().unwrap_or(0),
+            ),
+            (None, Some(s), None) => (
+                index_prefix("status", s.as_str()),
+                summary.by_status.get(&s).copied().unwrap_or(0),
+            ),
+            (None, None, Some(c)) => (
+                index_prefix("commune", c),
+                summary.by_commune.get(c).copied().unwrap_or(0),
+            ),
+            _ => return Ok(None),
+        };
+        drop(summary);
+        let start = match after {
+            Some(a) => {
+                let mut k = prefix.clone();
+                k.extend_from_slice(a.as_bytes());
+                std::ops::Bound::Excluded(k)
+            }
+            None => std::ops::Bound::Included(prefix.clone()),
+        };
+        let mut items = Vec::new();
+        let mut next = None;
+        for kv in self.tree.range((start, std::ops::Bound::Unbounded)) {
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if items.len() == page_size {
+                next = items.last().map(|v: &CoopState| v.id.to_string());
+                break;
+            }
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(view) = self.get(&id)? {
+                items.push(view);
+            }
+        }
+        Ok(Some(Page { items, next, total }))
+    }
+
+    /// Cooperatives matching `filter`, in id order, `page_size` at a time after `after`.
+    pub fn list(
+        &self,
+        filter: &Filter,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<Page, ProjectionError> {
+        if let Some(page) = self.list_by_one_index(filter, page_size, after)? {
+            return Ok(page);
+        }
+        let candidates: Box<dyn Iterator<Item = Result<String, ProjectionError>>> = {
+            let (prefix, strip) = if let Some(s) = filter.sector {
+                let p = index_prefix("sector", s.as_str());
+                let n = p.len();
+                (p, n)
+            } else if let Some(s) = filter.status {
+                let p = index_prefix("status", s.as_str());
+                let n = p.len();
+                (p, n)
+            } else if let Some(c) = &filter.commune {
+                let p = index_prefix("commune", c);
+                let n = p.len();
+                (p, n)
+            } else {
+                (vec![b'v'], 1)
+            };
+            Box::new(self.tree.scan_prefix(prefix).map(move |kv| {
+                let (k, _) = kv?;
+                Ok(String::from_utf8_lossy(&k[strip..]).into_owned())
+            }))
+        };
+        // Every filter is answered by its index key, so only the page's views are decoded; the
+        // index scanned answers its own filter already.
+        let mut checks: Vec<(&str, String)> = Vec::new();
+        if let (Some(s), true) = (filter.status, filter.sector.is_some()) {
+            checks.push(("status", s.as_str().to_owned()));
+        }
+        if let (Some(c), true) = (
+            &filter.commune,
+            filter.sector.is_some() || filter.status.is_some(),
+        ) {
+            checks.push(("commune", c.clone()));
+        }
+        let mut items = Vec::new();
+        let mut total = 0u64;
+        let mut next = None;
+        for id in candidates {
+            let id = id?;
+            let mut matches = true;
+            for (index, value) in &checks {
+                if !self.tree.contains_key(index_key(index, value, &id))? {
+                    matches = false;
+                    break;
+                }
+            }
+            if !matches {
+                continue;
+            }
+            total += 1;
+            if after.is_some_and(|a| id.as_str() <= a) {
+                continue;
+            }
+            if items.len() < page_size {
+                let Some(view) = self.get(&id)? else { continue };
+                items.push(view);
+            } else if next.is_none() {
+                next = items.last().map(|v: &CoopState| v.id.to_string());
+            }
+        }
+        Ok(Page { items, next, total })
+    }
+
+    /// A cooperative's stored events in version order.
+    pub fn history_records(&self, id: &str) -> Result<Vec<Recorded>, ProjectionError> {
+        self.tree
+            .scan_prefix(history_prefix(id))
+            .map(|kv| decode_history_value(&kv?.1))
+            .collect()
+    }
+
+    /// A cooperative's events in version order, each with its retraction if any.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryItem>, ProjectionError> {
+        let records = self.history_records(id)?;
+        let retractions: HashMap<&str, Retraction> = records
+            .iter()
+            .filter_map(|r| match &r.envelope.event {
+                Event::EventRetracted(e) => Some((
+                    e.retracted_event_id.as_str(),
+                    Retraction {
+                        event_id: r.envelope.event_id.clone(),
+                        reason: e.reason.clone(),
+                        principal: r.envelope.actor.principal.clone(),
+                        recorded_at_ms: r.envelope.recorded_at_ms,
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        Ok(records
+            .iter()
+            .map(|r| HistoryItem {
+                recorded: r.clone(),
+                retracted_by: retractions.get(r.envelope.event_id.as_str()).cloned(),
+            })
+            .collect())
+    }
+}
