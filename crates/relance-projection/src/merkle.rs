@@ -126,6 +126,12 @@ impl Projection {
         })
     }
 
+    /// [`tree_head`](Self::tree_head) and the checkpoint, with no batch in between.
+    pub fn tree_head_at_checkpoint(&self) -> Result<(TreeHead, u64), ProjectionError> {
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
+        Ok((self.tree_head()?, self.checkpoint()))
+    }
+
     /// The head of the tree of `size` leaves (0: the current tree).
     fn head_of(&self, size: u64) -> Result<TreeHead, ProofError> {
         let now = self.tree_head()?;
