@@ -174,6 +174,61 @@ async fn proofs_from_the_node_are_checked_offline_by_python_and_the_cli() {
     assert!(!py.status.success());
     let (success, _, err) = run(&url, &["audit", "prove", "--position", "459"]);
     assert!(!success && err.contains("past the tree"), "{err}");
+
+    // The node's tree, as `audit checkpoint` signs it, is the export's tree.
+    let cps = d.join("checkpoints.jsonl");
+    let mut args = vec![
+        "audit",
+        "checkpoint",
+        "--sign-key",
+        p(&key),
+        "--out",
+        p(&cps),
+    ];
+    args.extend_from_slice(&origin);
+    let (success, _, err) = run(&url, &args);
+    assert!(
+        success && err.contains(&format!("tree checkpoint {ORIGIN}: size 458")),
+        "{err}"
+    );
+    let first = std::fs::read_to_string(&cps).unwrap();
+    let recorded: Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(recorded["note"].as_str().unwrap(), note);
+
+    // The Audit service refuses a position or a size past the tree, naming the rule.
+    use relance_proto::v1;
+    let mut audit = v1::audit_client::AuditClient::new(node.channel().await);
+    let err = audit
+        .inclusion_proof(v1::InclusionProofRequest {
+            position: 459,
+            tree_size: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    assert!(
+        err.message().contains("position_past_tree"),
+        "{}",
+        err.message()
+    );
+    let err = audit
+        .consistency_proof(v1::ConsistencyProofRequest {
+            old_size: 10,
+            new_size: 500,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("position_past_tree"),
+        "{}",
+        err.message()
+    );
+    let head = audit
+        .checkpoint(v1::TreeCheckpointRequest { min_position: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((head.position, head.tree.unwrap().size), (458, 458));
 }
 
 fn register(url: &str, id: &str) {
@@ -218,38 +273,40 @@ fn signed_export(url: &str, key: &Path, out: &Path) {
     );
 }
 
-fn witness(
-    url: &str,
-    state: &Path,
-    public: &str,
-    wkey: &Path,
-    export: &Path,
-    out: &Path,
-) -> (bool, String) {
-    let (success, _, err) = run(
-        url,
-        &[
+/// The witness, given the signed checkpoint of `export`; the consistency proof comes from
+/// the export itself (`offline`) or from the node at `url`.
+struct W<'a> {
+    state: &'a Path,
+    public: &'a str,
+    key: &'a Path,
+}
+
+impl W<'_> {
+    fn run(&self, url: &str, export: &Path, out: &Path, offline: bool) -> (bool, String) {
+        let mut args = vec![
             "audit",
             "witness",
             "--state-dir",
-            p(state),
+            p(self.state),
             "--log-key",
-            public,
+            self.public,
             "--key",
-            p(wkey),
+            p(self.key),
             "--name",
             "witness.example",
             "--origin",
             ORIGIN,
             "--checkpoint",
             p(export),
-            "--export",
-            p(export),
             "--out",
             p(out),
-        ],
-    );
-    (success, err)
+        ];
+        if offline {
+            args.extend_from_slice(&["--export", p(export)]);
+        }
+        let (success, _, err) = run(url, &args);
+        (success, err)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,7 +347,12 @@ async fn a_witness_refuses_a_forked_log_and_verify_requires_its_cosignature() {
     signed_export(&url, &key, &a4);
     signed_export(&b.url(), &key, &b5);
     // The witness sees A first (size 4): accepted on first use, cosigned.
-    let (success, err) = witness(&url, &state, &public, &wkey, &a4, &cosigned);
+    let w = W {
+        state: &state,
+        public: &public,
+        key: &wkey,
+    };
+    let (success, err) = w.run(&url, &a4, &cosigned, true);
     assert!(
         success && err.contains("cosigned") && err.contains("at size 4"),
         "{err}"
@@ -302,20 +364,23 @@ async fn a_witness_refuses_a_forked_log_and_verify_requires_its_cosignature() {
         .to_owned();
     // B's checkpoint (size 5) does not extend A's size-4 tree: refused, state unchanged.
     let refused = d.join("refused.note");
-    let (success, err) = witness(&b.url(), &state, &public, &wkey, &b5, &refused);
-    assert!(!success && err.contains("refused: inconsistent"), "{err}");
+    for offline in [true, false] {
+        // The proof from B's export, or asked of B's node: refused either way.
+        let (success, err) = w.run(&b.url(), &b5, &refused, offline);
+        assert!(!success && err.contains("refused: inconsistent"), "{err}");
+    }
     // A goes on: its size-5 checkpoint extends size 4, accepted.
     register(&url, "REH-0005");
     let a5 = d.join("a5.jsonl");
     signed_export(&url, &key, &a5);
     let cosigned5 = d.join("cosigned5.note");
-    let (success, err) = witness(&url, &state, &public, &wkey, &a5, &cosigned5);
+    let (success, err) = w.run(&url, &a5, &cosigned5, false);
     assert!(
         success && err.contains("at size 5 (held before: size 4)"),
         "{err}"
     );
     // A smaller or equal-size fork is refused too.
-    let (success, err) = witness(&b.url(), &state, &public, &wkey, &b5, &refused);
+    let (success, err) = w.run(&b.url(), &b5, &refused, true);
     assert!(!success && err.contains("refused: fork"), "{err}");
 
     // verify requires the witness's cosignature: A's export with the cosigned checkpoint passes,

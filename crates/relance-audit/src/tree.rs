@@ -151,7 +151,8 @@ impl EventTree {
     }
 }
 
-fn with_checkpoint(json: String, checkpoint: Option<&str>) -> String {
+/// A proof's JSON line with `checkpoint` (the signed note of its tree) added.
+pub fn with_checkpoint(json: String, checkpoint: Option<&str>) -> String {
     let Some(cp) = checkpoint else { return json };
     let mut v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {

@@ -53,7 +53,8 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             out,
             every,
             min_position,
-        } => checkpoint_cmd(args, sign_key, out, every, min_position).await,
+            origin,
+        } => checkpoint_cmd(args, sign_key, out, every, min_position, &origin.origin).await,
         AuditCommand::Digest { min_position } => digest_cmd(args, min_position).await,
         AuditCommand::Keygen { out } => keygen_cmd(&out),
         AuditCommand::Prove(a) => crate::tlog::prove(args, a).await,
@@ -205,11 +206,15 @@ async fn checkpoint_cmd(
     out: Option<PathBuf>,
     every: Option<u64>,
     min_position: u64,
+    origin: &str,
 ) -> Result<()> {
     let key = relance_audit::read_signing_key(&sign_key)?;
     let mut c = Client::open(args).await?;
     loop {
         let cp = checkpoint(&mut c, &key, min_position).await?;
+        let (tree, size) =
+            crate::tlog::node_checkpoint(&mut c, Some(&key), origin, min_position).await?;
+        let lines = [tree, Line::Checkpoint(cp.clone())];
         match &out {
             Some(path) => {
                 let mut f = std::fs::OpenOptions::new()
@@ -217,14 +222,18 @@ async fn checkpoint_cmd(
                     .append(true)
                     .open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
-                relance_audit::write_line(&mut f, &Line::Checkpoint(cp.clone()))?;
+                for line in &lines {
+                    relance_audit::write_line(&mut f, line)?;
+                }
                 f.sync_all()?;
             }
-            None => relance_audit::write_line(
-                &mut std::io::stdout().lock(),
-                &Line::Checkpoint(cp.clone()),
-            )?,
+            None => {
+                for line in &lines {
+                    relance_audit::write_line(&mut std::io::stdout().lock(), line)?;
+                }
+            }
         }
+        eprintln!("tree checkpoint {origin}: size {size}");
         eprintln!(
             "checkpoint at position {}: {} chains, {} events, root {}",
             cp.position,

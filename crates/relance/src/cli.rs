@@ -499,6 +499,8 @@ pub enum AuditCommand {
         /// Wait until the node has applied this position.
         #[arg(long, default_value_t = 0)]
         min_position: u64,
+        #[command(flatten)]
+        origin: crate::tlog::OriginArg,
     },
     /// The live projection's digest and the position it was taken at.
     Digest {

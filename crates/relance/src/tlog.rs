@@ -1,16 +1,23 @@
 //! `relance audit prove`, `check-proof` and `witness`: the transparency log (the Merkle tree of
-//! every event, relance-tlog) as an auditor and a witness use it, offline from an export or
-//! from the node's history.
+//! every event, relance-tlog) as an auditor and a witness use it: proofs from the node's
+//! projection (the Audit service's Checkpoint, InclusionProof and ConsistencyProof) or offline
+//! from an export, checked offline.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
-use relance_audit::relance_tlog::{CosignatureSigner, CosignatureVerifier, Witness, WitnessState};
+use futures::StreamExt;
+use relance_audit::relance_tlog::{
+    Checkpoint as TreeHead, ConsistencyProof, CosignatureSigner, CosignatureVerifier,
+    InclusionProof, Witness, WitnessState,
+};
 use relance_audit::{Checkpoint, EventTree, Line, TreeCheckpoint};
+use relance_proto::v1;
 
 use crate::cli::ClientArgs;
+use crate::client::{status_error, Client};
 
 /// The log's origin, the first line of its tree checkpoints and the name of its key.
 #[derive(Debug, Clone, Args)]
@@ -35,7 +42,7 @@ pub struct ProveArgs {
     /// `tlog_checkpoint` lines: the last one); default: the latest, signed with --sign-key.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// Build the tree from this export instead of the node's history.
+    /// Build the tree from this export instead of asking the node (its projection keeps it).
     #[arg(long)]
     export: Option<PathBuf>,
     /// Sign the latest checkpoint with this key file (without --checkpoint).
@@ -71,7 +78,7 @@ pub struct WitnessArgs {
     /// The signed tree checkpoint to cosign (a note, or an export: its `tlog_checkpoint`).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// The export the consistency proof is computed from (default: the node's history).
+    /// The export the consistency proof is computed from (default: asked of the node).
     #[arg(long)]
     export: Option<PathBuf>,
     /// Write the cosigned checkpoint here (default: standard output).
@@ -112,18 +119,9 @@ pub fn read_checkpoints(paths: &[PathBuf]) -> Result<(Vec<Checkpoint>, Vec<Strin
     Ok((chains, trees))
 }
 
-/// The tree of an export file, or of the node's whole history.
-async fn tree(args: &ClientArgs, export: Option<&Path>) -> Result<EventTree> {
-    let bytes = match export {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
-        }
-        None => {
-            let mut buf = Vec::new();
-            crate::audit::export_into(args, &mut buf).await?;
-            buf
-        }
-    };
+/// The tree of an export file.
+fn tree(path: &Path) -> Result<EventTree> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut tree = EventTree::new();
     for (i, line) in std::io::BufRead::lines(BufReader::new(&bytes[..])).enumerate() {
         let line = line?;
@@ -137,6 +135,133 @@ async fn tree(args: &ClientArgs, export: Option<&Path>) -> Result<EventTree> {
     Ok(tree)
 }
 
+fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| anyhow!("the node sent a {what} that is not 32 bytes"))
+}
+
+/// The node's tree head at its projection's checkpoint as a C2SP checkpoint: signed with `key`
+/// (named by `origin`), or its body alone. Also returns the size.
+pub async fn node_checkpoint(
+    c: &mut Client,
+    key: Option<&relance_audit::SigningKey>,
+    origin: &str,
+    min: u64,
+) -> Result<(Line, u64)> {
+    let reply = c
+        .audit
+        .checkpoint(c.request(v1::TreeCheckpointRequest { min_position: min })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let head = reply
+        .tree
+        .ok_or_else(|| anyhow!("the node sent no tree head"))?;
+    let cp = TreeHead::new(origin, head.size, hash32(&head.root, "tree root")?);
+    let note = match key {
+        Some(key) => cp
+            .sign(&relance_audit::log_signer(origin, key)?)
+            .map_err(|e| anyhow!("signing the tree checkpoint: {e}"))?
+            .to_text(),
+        None => cp.to_body(),
+    };
+    Ok((Line::TlogCheckpoint { note }, head.size))
+}
+
+/// The event (position, hash) the proof is about: by position (one event exported), or by id
+/// (the history streamed until it is found).
+async fn event_at(args: &ClientArgs, c: &mut Client, a: &ProveArgs) -> Result<(u64, [u8; 32])> {
+    if let Some(id) = &a.event_id {
+        let mut buf = Vec::new();
+        crate::audit::export_into(args, &mut buf).await?;
+        for (i, line) in std::io::BufRead::lines(BufReader::new(&buf[..])).enumerate() {
+            if let Line::Event { position, envelope } = relance_audit::parse_line(i + 1, &line?)? {
+                if envelope.event_id == *id {
+                    return Ok((position, envelope.hash.0));
+                }
+            }
+        }
+        bail!("the node's history has no event {id}");
+    }
+    let position = a.position.context("--position or --event-id")?;
+    let mut stream = c
+        .audit
+        .export(c.request(v1::ExportRequest {
+            from: position,
+            to: position,
+        })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    while let Some(record) = stream.next().await {
+        let wire = record.map_err(status_error)?.envelope;
+        if let Some(w) = wire.filter(|w| w.position == position) {
+            return Ok((position, hash32(&w.hash, "event hash")?));
+        }
+    }
+    bail!("position {position} is past the tree: the node's log has no event there")
+}
+
+/// `prove` against the node: its projection's tree, under `note` (of size `size`).
+async fn prove_on_node(args: &ClientArgs, a: &ProveArgs, note: &str, size: u64) -> Result<String> {
+    let mut c = Client::open(args).await?;
+    let root = TreeCheckpoint::parse(note)?.head.root;
+    if let Some(old) = a.consistency_from {
+        let r = c
+            .audit
+            .consistency_proof(c.request(v1::ConsistencyProofRequest {
+                old_size: old,
+                new_size: size,
+            })?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let path = r
+            .path
+            .iter()
+            .map(|h| hash32(h, "proof hash"))
+            .collect::<Result<_>>()?;
+        let old_root = hash32(&r.old.unwrap_or_default().root, "old root")?;
+        let proof = ConsistencyProof {
+            old_size: old,
+            new_size: size,
+            path,
+        };
+        return Ok(relance_audit::with_checkpoint(
+            proof.to_json(&old_root, &root),
+            Some(note),
+        ));
+    }
+    let (position, event_hash) = event_at(args, &mut c, a).await?;
+    let r = c
+        .audit
+        .inclusion_proof(c.request(v1::InclusionProofRequest {
+            position,
+            tree_size: size,
+        })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if r.leaf_hash != relance_audit::relance_tlog::leaf_hash(&event_hash) {
+        bail!("the node's tree holds another leaf at position {position} than its event");
+    }
+    let path = r
+        .path
+        .iter()
+        .map(|h| hash32(h, "proof hash"))
+        .collect::<Result<_>>()?;
+    let proof = InclusionProof {
+        index: position - 1,
+        size,
+        path,
+    };
+    Ok(relance_audit::with_checkpoint(
+        proof.to_json(&event_hash, &root),
+        Some(note),
+    ))
+}
+
 fn last_tree_checkpoint(path: &Path) -> Result<String> {
     read_checkpoints(&[path.to_owned()])?
         .1
@@ -145,24 +270,44 @@ fn last_tree_checkpoint(path: &Path) -> Result<String> {
 }
 
 pub async fn prove(args: &ClientArgs, a: ProveArgs) -> Result<()> {
-    let tree = tree(args, a.export.as_deref()).await?;
-    let note = match (&a.checkpoint, &a.sign_key) {
-        (Some(path), _) => last_tree_checkpoint(path)?,
-        (None, key) => {
-            let key = key
-                .as_deref()
-                .map(relance_audit::read_signing_key)
-                .transpose()?;
-            tree.checkpoint(&a.origin.origin, key.as_ref())?
+    let key = a
+        .sign_key
+        .as_deref()
+        .map(relance_audit::read_signing_key)
+        .transpose()?;
+    let origin = &a.origin.origin;
+    let line = if let Some(export) = &a.export {
+        let tree = tree(export)?;
+        let note = match &a.checkpoint {
+            Some(path) => last_tree_checkpoint(path)?,
+            None => tree.checkpoint(origin, key.as_ref())?,
+        };
+        let size = TreeCheckpoint::parse(&note)?.head.size;
+        match (a.consistency_from, a.position, &a.event_id) {
+            (Some(old), _, _) => tree.consistency_json(old, size, Some(&note))?,
+            (None, Some(p), _) => tree.inclusion_json(p, size, Some(&note))?,
+            (None, None, Some(id)) => {
+                tree.inclusion_json(tree.position_of(id)?, size, Some(&note))?
+            }
+            (None, None, None) => bail!("--position, --event-id or --consistency-from"),
         }
+    } else {
+        let note = match &a.checkpoint {
+            Some(path) => last_tree_checkpoint(path)?,
+            None => {
+                let mut c = Client::open(args).await?;
+                match node_checkpoint(&mut c, key.as_ref(), origin, 0).await?.0 {
+                    Line::TlogCheckpoint { note } => note,
+                    _ => bail!("not a tree checkpoint"),
+                }
+            }
+        };
+        let size = TreeCheckpoint::parse(&note)?.head.size;
+        prove_on_node(args, &a, &note, size).await?
     };
-    let size = TreeCheckpoint::parse(&note)?.head.size;
-    let line = match (a.consistency_from, a.position, &a.event_id) {
-        (Some(old), _, _) => tree.consistency_json(old, size, Some(&note))?,
-        (None, Some(p), _) => tree.inclusion_json(p, size, Some(&note))?,
-        (None, None, Some(id)) => tree.inclusion_json(tree.position_of(id)?, size, Some(&note))?,
-        (None, None, None) => bail!("--position, --event-id or --consistency-from"),
-    };
+    // Checked before it is handed out: a node that answers with another tree is caught here.
+    relance_audit::check_proof_line(&line, None)
+        .map_err(|e| anyhow!("the proof does not verify against its checkpoint: {e}"))?;
     println!("{line}");
     Ok(())
 }
@@ -231,13 +376,34 @@ pub async fn witness(args: &ClientArgs, a: WitnessArgs) -> Result<()> {
     let note = last_tree_checkpoint(&a.checkpoint)?;
     let offered = TreeCheckpoint::parse(&note)?.head;
     let held = state.as_ref().map_or(0, |s| s.checkpoint.size);
-    let tree = tree(args, a.export.as_deref()).await?;
     // The proof from the size held to the size offered; a log that cannot give one (shorter
     // than either) gets an empty proof, which the witness refuses unless nothing is held.
-    let proof = if offered.size <= tree.size() && held <= offered.size {
-        tree.consistency_path(held, offered.size)?
-    } else {
-        Vec::new()
+    let proof = match &a.export {
+        _ if held > offered.size => Vec::new(),
+        Some(export) => {
+            let tree = tree(export)?;
+            if offered.size <= tree.size() {
+                tree.consistency_path(held, offered.size)?
+            } else {
+                Vec::new()
+            }
+        }
+        None => {
+            let mut c = Client::open(args).await?;
+            let r = c
+                .audit
+                .consistency_proof(c.request(v1::ConsistencyProofRequest {
+                    old_size: held,
+                    new_size: offered.size,
+                })?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            r.path
+                .iter()
+                .map(|h| hash32(h, "proof hash"))
+                .collect::<Result<_>>()?
+        }
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
