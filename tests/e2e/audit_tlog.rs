@@ -410,6 +410,25 @@ async fn a_witness_refuses_a_forked_log_and_verify_requires_its_cosignature() {
         &[&["audit", "verify", p(&b5)][..], &needs, &with].concat(),
     );
     assert!(!success && err.contains("tree_mismatch"), "{out}{err}");
+    // verify --live asks the node for a consistency proof from each tree checkpoint given:
+    // A's tree extends the shared prefix, and B's does too, but B's does not extend A's.
+    for node in [&url, &b.url()] {
+        let (success, out, err) = run(
+            node,
+            &["audit", "verify", "--live", "--checkpoint", p(&prefix)],
+        );
+        assert!(
+            success
+                && err
+                    .contains("the node's tree of 5 events extends the tree checkpoint of size 3"),
+            "{out}{err}"
+        );
+    }
+    let (success, out, err) = run(
+        &b.url(),
+        &["audit", "verify", "--live", "--checkpoint", p(&a5)],
+    );
+    assert!(!success && err.contains("tree_mismatch"), "{out}{err}");
     // An old tree checkpoint (size 3) is consistent with A's export of size 5.
     let out = ok(
         &url,

@@ -129,6 +129,7 @@ async fn verify_cmd(
     let report = if live {
         let mut buf = Vec::new();
         export_into(args, &mut buf).await?;
+        crate::tlog::live_consistency(args, &options.tree_checkpoints).await?;
         relance_audit::verify(&buf[..], &options, &mut progress)?
     } else {
         let path = file.context("a FILE or --live")?;

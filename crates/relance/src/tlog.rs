@@ -426,6 +426,61 @@ pub async fn witness(args: &ClientArgs, a: WitnessArgs) -> Result<()> {
     Ok(())
 }
 
+/// `verify --live`: the node's own tree (its projection's) must extend every tree checkpoint
+/// given, by a consistency proof the node gives and this checks.
+pub async fn live_consistency(args: &ClientArgs, trees: &[String]) -> Result<()> {
+    if trees.is_empty() {
+        return Ok(());
+    }
+    let mut c = Client::open(args).await?;
+    let now = c
+        .audit
+        .checkpoint(c.request(v1::TreeCheckpointRequest { min_position: 0 })?)
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .tree
+        .ok_or_else(|| anyhow!("the node sent no tree head"))?;
+    let root = hash32(&now.root, "tree root")?;
+    for text in trees {
+        let old = TreeCheckpoint::parse(text)?.head;
+        if old.size > now.size {
+            bail!(
+                "tree_mismatch: the node's tree holds {} events, fewer than the tree checkpoint of size {}",
+                now.size,
+                old.size
+            );
+        }
+        let r = c
+            .audit
+            .consistency_proof(c.request(v1::ConsistencyProofRequest {
+                old_size: old.size,
+                new_size: now.size,
+            })?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let path: Vec<[u8; 32]> = r
+            .path
+            .iter()
+            .map(|h| hash32(h, "proof hash"))
+            .collect::<Result<_>>()?;
+        relance_audit::relance_tlog::verify_consistency(old.size, now.size, &old.root, &root, &path)
+            .map_err(|e| {
+                anyhow!(
+                    "tree_mismatch: the node's tree of {} events does not extend the tree checkpoint of size {}: {e}",
+                    now.size,
+                    old.size
+                )
+            })?;
+        eprintln!(
+            "consistency: the node's tree of {} events extends the tree checkpoint of size {} (proof checked)",
+            now.size, old.size
+        );
+    }
+    Ok(())
+}
+
 /// The witnesses `verify --witness-key` requires.
 pub fn witness_keys(vkeys: &[String]) -> Result<Vec<CosignatureVerifier>> {
     vkeys

@@ -34,7 +34,7 @@ fn the_tree_is_the_rfc_9162_tree_of_the_log_whatever_the_batching() {
     }
     assert_eq!(views.tree_head().expect("head"), head);
     // The views' digest does not depend on the tree's keys: the same as one batch.
-    assert_eq!(views.digest().unwrap(), one.digest().unwrap());
+    assert_eq!(views.digest().expect("digest"), one.digest().expect("digest"));
 }
 
 #[test]
@@ -42,16 +42,16 @@ fn proofs_from_the_stored_nodes_verify_and_survive_a_reopen() {
     let events = realistic().builder.into_events();
     let n = events.len() as u64;
     let all = leaves(&events);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("views");
     {
         let p = open(&path);
-        p.apply(&events[..(n as usize) / 2]).unwrap();
-        p.apply(&events[(n as usize) / 2..]).unwrap();
+        p.apply(&events[..(n as usize) / 2]).expect("apply");
+        p.apply(&events[(n as usize) / 2..]).expect("apply");
     }
     wait_released(&path);
     let p = open(&path);
-    let head = p.tree_head().unwrap();
+    let head = p.tree_head().expect("apply");
     assert_eq!(head.size, n);
     for position in [1, 2, n / 3, n - 1, n] {
         for size in [position, n] {
