@@ -798,6 +798,43 @@ async fn on_jetstream_export_verify_replay_and_damage_are_the_same() {
     assert_eq!(digest_line(&replayed), live);
 
     damage_is_named(&url, dir.path());
+
+    // The projection keeps the Merkle tree on JetStream too: a proof from the node, checked
+    // offline with the key that signed it.
+    let key = dir.path().join("audit.key");
+    let public = std::fs::read_to_string(dir.path().join("signed.jsonl"))
+        .unwrap()
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["public_key"].clone())
+        .unwrap();
+    let proof = ok(
+        &url,
+        &[
+            "audit",
+            "prove",
+            "--position",
+            "4",
+            "--sign-key",
+            path_str(&key),
+        ],
+    );
+    let proofs = dir.path().join("proof.jsonl");
+    std::fs::write(&proofs, proof).unwrap();
+    let out = ok(
+        &url,
+        &[
+            "audit",
+            "check-proof",
+            path_str(&proofs),
+            "--public-key",
+            public.as_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("ok: the event at position 4 is in the tree of 10 events"),
+        "{out}"
+    );
 }
 
 /// Someone with publish rights on the stream slips in an event relance did not write (its
