@@ -120,6 +120,10 @@ fn the_three_host_template_parses_once_filled_in() {
         std::fs::read_to_string(deploy_nats().join("cluster/host.conf.template")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
+    // The client TLS block loads its certificates when the configuration is checked.
+    let tls_dir = dir.path().join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    relance_tests::pki::pki(&tls_dir);
     let values = [
         ("NODE_NAME", "relance-2"),
         ("NODE_HOST", "10.0.0.12"),
@@ -128,6 +132,7 @@ fn the_three_host_template_parses_once_filled_in() {
         ("HOST_3", "10.0.0.13"),
         ("STORE_DIR", store.to_str().unwrap()),
         ("ROUTE_PASSWORD", "0123456789abcdef"),
+        ("TLS_DIR", tls_dir.to_str().unwrap()),
     ];
     let mut filled = template;
     for (name, value) in values {

@@ -85,7 +85,7 @@ async fn send_expecting(
         Cmd::Halt { workers } => {
             let halt = requests::halt(coop, request_id)
                 .with_meta(expect)
-                .with(|d| d.workers_affected = workers);
+                .with(|d| d.workers_affected = workers.into());
             client.halt(prefecture(halt)).await
         }
         Cmd::Resume => {
@@ -97,7 +97,7 @@ async fn send_expecting(
         Cmd::Headcount { members } => {
             let headcount = requests::headcount(coop, request_id)
                 .with_meta(expect)
-                .with(|d| d.members = members);
+                .with(|d| d.members = members.into());
             client.report_headcount(prefecture(headcount)).await
         }
         Cmd::Support { centimes } => {

@@ -50,7 +50,8 @@ async fn writer(url: String, w: usize, stop: Arc<AtomicBool>, acks: Arc<AtomicUs
             break;
         }
         let request_id = format!("hc-{i}");
-        let req = requests::headcount(&coop, &request_id).with(|d| d.members = 10 + i % 7);
+        let req =
+            requests::headcount(&coop, &request_id).with(|d| d.members = u64::from(10 + i % 7));
         match c.report_headcount(req).await {
             Ok(r) => {
                 seen.acked.push((request_id, r.into_inner().event_id));

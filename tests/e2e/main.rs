@@ -9,4 +9,6 @@ mod embedded;
 mod failover;
 mod operations;
 mod partner;
+mod reflection;
 mod security;
+mod transport;

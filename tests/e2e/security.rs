@@ -7,6 +7,7 @@ use std::str::FromStr;
 use prost::Message as _;
 use relance_proto::v1;
 use relance_server::auth::{permission, token_hash, Permission, Role};
+use relance_tests::pki::pki;
 use relance_tests::requests::{self, with_token, Overrides as _};
 use relance_tests::{cli, RelanceProcess};
 use tonic::{Code, Request};
@@ -353,49 +354,6 @@ async fn the_actor_comes_from_the_token_and_partners_write_only_in_their_own_nam
     );
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
-struct Pki {
-    ca: std::path::PathBuf,
-    server_cert: std::path::PathBuf,
-    server_key: std::path::PathBuf,
-    client_cert: std::path::PathBuf,
-    client_key: std::path::PathBuf,
-}
-
-fn pki(dir: &Path) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "relance test CA");
-    let ca = ca_params.self_signed(&ca_key).expect("ca cert");
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>| {
-        let key = KeyPair::generate().expect("key");
-        let cert = CertificateParams::new(names)
-            .expect("params")
-            .signed_by(&key, &issuer)
-            .expect("sign");
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()]);
-    let (client_cert, client_key) = leaf(vec!["auditor-1".into()]);
-    let write = |name: &str, pem: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, pem).expect("write pem");
-        p
-    };
-    Pki {
-        ca: write("ca.pem", &ca.pem()),
-        server_cert: write("server.pem", &server_cert),
-        server_key: write("server.key", &server_key),
-        client_cert: write("client.pem", &client_cert),
-        client_key: write("client.key", &client_key),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_admits_a_client_certificate_of_the_ca_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -509,7 +467,7 @@ async fn hostile_input_is_refused_naming_the_field_writes_nothing_and_the_server
     cases.push(("sector", with(&|r| r.sector = 0), Code::InvalidArgument));
     cases.push((
         "members",
-        with(&|r| r.members = u32::MAX),
+        with(&|r| r.members = u32::MAX.into()),
         Code::InvalidArgument,
     ));
     for (field, req, code) in cases {

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod nats;
+pub mod pki;
 pub mod relance;
 pub mod requests;
 pub mod wait;

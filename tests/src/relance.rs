@@ -43,7 +43,8 @@ pub struct RelanceProcess {
 }
 
 impl RelanceProcess {
-    /// Runs `relance serve --listen 127.0.0.1:0 <args…>` and waits until it listens.
+    /// Runs `relance serve --listen 127.0.0.1:0 <args…>` (unless `args` has its own
+    /// `--listen`) and waits until it listens.
     pub async fn serve(args: &[&str]) -> Self {
         Self::serve_env(args, &[]).await
     }
@@ -51,9 +52,11 @@ impl RelanceProcess {
     /// Like [`serve`](Self::serve) with extra environment variables.
     pub async fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(relance_bin());
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args);
+        cmd.arg("serve");
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -97,6 +100,8 @@ impl RelanceProcess {
             log,
         };
         match addr {
+            // A process on 0.0.0.0 is reached on loopback.
+            Some(a) if a.ip().is_unspecified() => process.addr = ([127, 0, 0, 1], a.port()).into(),
             Some(a) => process.addr = a,
             None => {
                 process.kill();

@@ -109,8 +109,8 @@ pub fn headcount_request(coop: &str, seq: u64) -> v1::ReportHeadcountRequest {
     v1::ReportHeadcountRequest {
         meta: meta(coop, format!("{coop}-h{seq}")),
         data: Some(v1::HeadcountReported {
-            members: 10 + (seq % 17) as u32,
-            employees: 3 + (seq % 5) as u32,
+            members: 10 + seq % 17,
+            employees: 3 + seq % 5,
             as_of: "2020-06-01".into(),
         }),
     }

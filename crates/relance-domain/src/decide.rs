@@ -127,6 +127,40 @@ impl Aggregate {
             .get(request_id)
             .and_then(|&i| self.history.get(i))
     }
+
+    /// The event an earlier command with `request_id` produced, when `cmd` from `actor` is a
+    /// retry of it: the same caller sending the same command with the same content (the event
+    /// it would record is the one recorded). Anything else under a used request id is refused
+    /// with `request_id_reused`, and the refusal names neither the other caller nor its event.
+    pub fn retry_of(
+        &self,
+        request_id: &str,
+        cmd: &Command,
+        actor: &Actor,
+    ) -> Result<Option<&Recorded>, Rejection> {
+        let Some(first) = self.find_request(request_id) else {
+            return Ok(None);
+        };
+        let reused = |what: &str| {
+            Err(Rejection::state_field(
+                "request_id",
+                Rule::RequestIdReused,
+                format!(
+                    "{request_id:?} was already used on this cooperative {what}; a retry repeats the same command, anything else needs a new request_id"
+                ),
+            ))
+        };
+        if first.envelope.actor != *actor {
+            return reused("by another caller");
+        }
+        if first.envelope.event != cmd.clone().into_event() {
+            return reused(&format!(
+                "for another command (a {})",
+                first.envelope.event.type_name()
+            ));
+        }
+        Ok(Some(first))
+    }
 }
 
 /// Decides a command against a cooperative's history: the event to record, or why not.

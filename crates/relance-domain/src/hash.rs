@@ -85,6 +85,30 @@ pub fn chain_hash(envelope: &Envelope) -> Hash {
     Hash(h.finalize().into())
 }
 
+/// Why `env` (whose bytes hash to `computed`) is not the next link of a chain whose head is
+/// version `head_version` with hash `head_hash` (0 and [`Hash::ZERO`] before the first event):
+/// `None` when it is. The projection and the command side both judge chains with this.
+pub fn link_break(
+    head_version: u64,
+    head_hash: Hash,
+    env: &Envelope,
+    computed: Hash,
+) -> Option<String> {
+    if computed != env.hash {
+        return Some(format!(
+            "the event hashes to {computed}, not to its recorded hash {}",
+            env.hash
+        ));
+    }
+    if env.version != head_version + 1 || env.prev_hash != head_hash {
+        return Some(format!(
+            "version {} with prev_hash {} does not follow version {head_version} (hash {head_hash})",
+            env.version, env.prev_hash
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ mod decide;
 mod event;
 mod hash;
 mod ids;
+pub mod query;
 mod rejection;
 mod state;
 mod summary;
@@ -23,8 +24,9 @@ pub use event::{
     ReorientationDeclared, SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
     SCHEMA_VERSION,
 };
-pub use hash::{canonical_bytes, canonical_json, chain_hash, Hash};
+pub use hash::{canonical_bytes, canonical_json, chain_hash, link_break, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};
+pub use query::{timeline, AsOf, ChainHead, Filter, HistoryItem, Retraction};
 pub use rejection::{Rejection, RejectionKind, Rule};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};
 pub use summary::Summary;

@@ -71,6 +71,9 @@ rules! {
     RetractRegistration = "retract_registration" => FailedPrecondition,
     /// The cooperative's hash chain does not verify: nothing is built on it or answered from it.
     CooperativeQuarantined = "cooperative_quarantined" => FailedPrecondition,
+    /// A request id already used on the cooperative by another caller or for another command:
+    /// only the same caller repeating the same command gets the first result.
+    RequestIdReused = "request_id_reused" => AlreadyExists,
     ExpectedVersionMismatch = "expected_version_mismatch" => Conflict,
     /// The cooperative kept changing under the command: every bounded attempt met a conflict.
     Contended = "contended" => Conflict,
@@ -125,6 +128,8 @@ pub enum RejectionKind {
     FailedPrecondition,
     /// The caller's view of the version is stale.
     Conflict,
+    /// What the request would create exists already (a request id used for something else).
+    AlreadyExists,
     /// The actor may not act in that name.
     PermissionDenied,
     /// The caller is not identified.

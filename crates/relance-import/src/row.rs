@@ -111,16 +111,6 @@ impl RowCtx<'_> {
             .unwrap_or(0))
     }
 
-    pub(crate) fn count_u32(&self, f: Field) -> Result<u32, Box<RowError>> {
-        let n = self.count_u64(f)?;
-        u32::try_from(n).map_err(|_| {
-            self.err(
-                f,
-                (Rule::NumberTooLarge.into(), format!("{n} is too large")),
-            )
-        })
-    }
-
     pub(crate) fn amount(&self, f: Field) -> Result<Option<i64>, Box<RowError>> {
         values::amount(self.cell(f)).map_err(|b| self.err(f, b))
     }

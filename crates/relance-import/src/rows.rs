@@ -25,8 +25,8 @@ pub(crate) fn cooperative(ctx: &RowCtx<'_>) -> Result<Request, Box<RowError>> {
         sector: sector_to_wire(sector) as i32,
         activity: ctx.text(Field::Activity),
         commune: ctx.text(Field::Commune),
-        members: ctx.count_u32(Field::Members)?,
-        employees: ctx.count_u32(Field::Employees)?,
+        members: ctx.count_u64(Field::Members)?,
+        employees: ctx.count_u64(Field::Employees)?,
         registered_on: ctx.date(Field::RegisteredOn)?,
     };
     let rid = request_id(FactKind::Registration, &id, Identity::Cooperative);
@@ -100,7 +100,7 @@ fn halt(ctx: &RowCtx<'_>, id: &str, date: String) -> Result<Request, Box<RowErro
             effective_on: date,
             reason: ctx.text(Field::Reason),
             scope: scope_to_wire(scope) as i32,
-            workers_affected: ctx.count_u32(Field::Workers)?,
+            workers_affected: ctx.count_u64(Field::Workers)?,
         }),
     }))
 }
@@ -112,7 +112,7 @@ fn resume(ctx: &RowCtx<'_>, id: &str, date: String) -> Result<Request, Box<RowEr
             authority: ctx.text(Field::Authority),
             decision_ref: ctx.text(Field::Reference),
             effective_on: date,
-            workers_back: ctx.count_u32(Field::Workers)?,
+            workers_back: ctx.count_u64(Field::Workers)?,
         }),
     }))
 }
@@ -216,8 +216,8 @@ fn headcount(ctx: &RowCtx<'_>, id: &str, date: String) -> Result<Request, Box<Ro
     Ok(Request::ReportHeadcount(v1::ReportHeadcountRequest {
         meta: plain_id(FactKind::Headcount, id, &date),
         data: Some(v1::HeadcountReported {
-            members: ctx.count_u32(Field::Members)?,
-            employees: ctx.count_u32(Field::Employees)?,
+            members: ctx.count_u64(Field::Members)?,
+            employees: ctx.count_u64(Field::Employees)?,
             as_of: date,
         }),
     }))

@@ -1,5 +1,7 @@
-//! The backend's settings ([`JetStreamConfig`]), their checks, and URLs safe to print.
+//! The backend's settings ([`JetStreamConfig`]: the stream, TLS to NATS and credentials),
+//! their checks, and URLs safe to print.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use relance_log::retry::Backoff;
@@ -32,6 +34,39 @@ pub struct JetStreamConfig {
     /// Reads expected to return at most this many events fetch them one by one from the
     /// stream leader; longer reads use an ordered consumer (default 32).
     pub direct_read_limit: usize,
+    /// TLS to the NATS servers (off unless required, a CA or a client certificate is given,
+    /// or a URL says `tls://`).
+    pub tls: NatsTls,
+    /// How relance proves who it is to NATS, besides a `user:password` in the URL.
+    pub credentials: Option<NatsCredentials>,
+}
+
+/// TLS to the NATS servers. Only paths are kept: the files are read when connecting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsTls {
+    /// Refuse a server that does not speak TLS (implied by `ca` and `client_cert`).
+    pub required: bool,
+    /// CA certificate(s) (PEM) to trust for the servers' certificates, besides the system's.
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain and private key (PEM), for servers that verify clients
+    /// (mutual TLS).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl NatsTls {
+    /// Whether TLS is asked for at all.
+    pub fn enabled(&self) -> bool {
+        self.required || self.ca.is_some() || self.client_cert.is_some()
+    }
+}
+
+/// NATS credentials read from a file (never from the command line, where `ps` shows them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatsCredentials {
+    /// A `.creds` file: a user JWT and its nkey seed (decentralised auth, `nsc`).
+    CredsFile(PathBuf),
+    /// A file holding an nkey seed (`SU…`) of an nkey user of the server's configuration.
+    NkeySeedFile(PathBuf),
 }
 
 impl JetStreamConfig {
@@ -47,6 +82,8 @@ impl JetStreamConfig {
             publish_retries: 5,
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
+            tls: NatsTls::default(),
+            credentials: None,
         }
     }
 

@@ -6,6 +6,7 @@ use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::{self, ErrorCode};
 use relance_log::LogError;
 
+use crate::config::NatsCredentials;
 use crate::{redact_url, setup, Inner, JetStreamConfig, JetStreamLog};
 
 /// Why [`JetStreamLog::connect`] refused to start.
@@ -37,6 +38,9 @@ pub enum ConnectError {
     },
     #[error("JetStream refused: {0}")]
     JetStream(String),
+    /// The server refused relance's TLS or credentials: starting again will not help.
+    #[error("NATS refused the connection: {0}")]
+    Refused(String),
 }
 
 impl From<ConnectError> for LogError {
@@ -58,28 +62,14 @@ impl JetStreamLog {
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .collect();
-        // async-nats does not apply credentials written in the URL (nats://user:pass@host):
-        // take them from the first address that has some.
-        let mut options = async_nats::ConnectOptions::new();
-        let credentials = addrs.iter().find_map(|a| {
-            let addr = a.parse::<async_nats::ServerAddr>().ok()?;
-            Some((addr.username()?.to_owned(), addr.password()?.to_owned()))
-        });
-        if let Some((user, password)) = credentials {
-            options = options.user_and_password(user, password);
-        }
-        let client = options
+        let client = options(&config, &addrs)
+            .await?
             .name("relance-log-nats")
             .connection_timeout(config.publish_timeout)
             .request_timeout(Some(config.publish_timeout))
             .connect(addrs)
             .await
-            .map_err(|e| {
-                ConnectError::Unavailable(format!(
-                    "cannot connect to {}: {e}",
-                    redact_url(&config.url)
-                ))
-            })?;
+            .map_err(|e| connect_failure(&config, &e))?;
         let server_version = client.server_info().version;
         let js = jetstream::ContextBuilder::new()
             .timeout(config.publish_timeout)
@@ -167,4 +157,110 @@ async fn create_stream(
             _ => Err(ConnectError::JetStream(format!("cannot create stream {}: {e}", config.stream))),
         },
     }
+}
+
+/// The connection options `config` asks for: credentials (from the URL, a `.creds` file or an
+/// nkey seed file) and TLS. Secrets are read from their files here and never printed.
+async fn options(
+    config: &JetStreamConfig,
+    addrs: &[&str],
+) -> Result<async_nats::ConnectOptions, ConnectError> {
+    let mut options = async_nats::ConnectOptions::new();
+    // async-nats does not apply credentials written in the URL (nats://user:pass@host): take
+    // them from the first address that has some.
+    let in_url = addrs.iter().find_map(|a| {
+        let addr = a.parse::<async_nats::ServerAddr>().ok()?;
+        Some((addr.username()?.to_owned(), addr.password()?.to_owned()))
+    });
+    let unreadable = |what: &str, path: &std::path::Path, e: std::io::Error| {
+        ConnectError::InvalidConfig(format!("cannot read the {what} {}: {e}", path.display()))
+    };
+    match (&config.credentials, in_url) {
+        (Some(_), Some(_)) => {
+            return Err(ConnectError::InvalidConfig(
+                "give NATS credentials either in the URL or in a file, not both".into(),
+            ))
+        }
+        (None, Some((user, password))) => options = options.user_and_password(user, password),
+        (Some(NatsCredentials::CredsFile(path)), None) => {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| unreadable("NATS credentials file", path, e))?;
+        }
+        (Some(NatsCredentials::NkeySeedFile(path)), None) => {
+            let seed = std::fs::read_to_string(path)
+                .map_err(|e| unreadable("NATS nkey seed file", path, e))?;
+            let seed = seed.trim();
+            // Check the seed here: async-nats would only say "failed signing nonce".
+            if !seed.starts_with("SU") || nkeys::KeyPair::from_seed(seed).is_err() {
+                return Err(ConnectError::InvalidConfig(format!(
+                    "{} does not hold a user nkey seed (one line starting with SU)",
+                    path.display()
+                )));
+            }
+            options = options.nkey(seed.to_owned());
+        }
+        (None, None) => {}
+    }
+    let tls = &config.tls;
+    if tls.enabled() || addrs.iter().any(|a| a.starts_with("tls://")) {
+        options = options.require_tls(true);
+    }
+    for path in tls
+        .ca
+        .iter()
+        .chain(tls.client_cert.iter().flat_map(|(c, k)| [c, k]))
+    {
+        std::fs::metadata(path).map_err(|e| unreadable("TLS file", path, e))?;
+    }
+    if let Some(ca) = &tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(options)
+}
+
+/// Why connecting failed: refused (TLS, authentication: a configuration to fix, so starting
+/// again will not help) or unavailable (worth retrying).
+fn connect_failure(config: &JetStreamConfig, e: &async_nats::ConnectError) -> ConnectError {
+    use async_nats::ConnectErrorKind as Kind;
+    let at = redact_url(&config.url);
+    // A TLS alert from the server (no or unknown client certificate) arrives as an I/O error.
+    if e.kind() == Kind::Tls || rustls_error(e).is_some() {
+        return ConnectError::Refused(format!(
+            "TLS with {at} failed ({e}); check --nats-ca (the CA of the servers' certificates) and, \
+             when the servers verify clients, --nats-cert and --nats-key"
+        ));
+    }
+    match e.kind() {
+        Kind::Authentication | Kind::AuthorizationViolation => ConnectError::Refused(format!(
+            "{at} did not accept relance's credentials ({e}); check --nats-creds or --nats-nkey \
+             (or the user in the URL) against the server's users"
+        )),
+        _ => ConnectError::Unavailable(format!("cannot connect to {at}: {e}")),
+    }
+}
+
+/// The TLS error somewhere in `e`'s chain of causes, if any.
+fn rustls_error<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a async_nats::rustls::Error> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<async_nats::rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|i| i.downcast_ref::<async_nats::rustls::Error>());
+        if inner.is_some() {
+            return inner;
+        }
+        cause = c.source();
+    }
+    None
 }

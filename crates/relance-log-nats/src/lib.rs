@@ -37,7 +37,7 @@ pub mod headers;
 mod read;
 pub mod setup;
 
-pub use config::{redact_url, JetStreamConfig};
+pub use config::{redact_url, JetStreamConfig, NatsCredentials, NatsTls};
 pub use connect::ConnectError;
 pub use setup::ServerVersion;
 

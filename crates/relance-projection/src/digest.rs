@@ -1,6 +1,6 @@
 //! Digests and chain heads of the views, each taken at exactly one checkpoint.
 
-use relance_domain::{CoopState, Hash};
+use relance_domain::{ChainHead, CoopState};
 use sha2::{Digest, Sha256};
 
 use crate::{poisoned, Projection, ProjectionError};
@@ -12,18 +12,6 @@ pub struct Heads {
     pub position: u64,
     /// One head per cooperative that is not quarantined, in id order.
     pub chains: Vec<ChainHead>,
-}
-
-/// The last event of one cooperative's hash chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainHead {
-    pub cooperative_id: String,
-    /// The cooperative's version: the number of its events.
-    pub version: u64,
-    /// Stream position of its last event.
-    pub last_position: u64,
-    /// Hash of its last event.
-    pub hash: Hash,
 }
 
 /// The views' [`digest`](Projection::digest) and the checkpoint it was taken at.

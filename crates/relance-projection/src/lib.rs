@@ -30,12 +30,14 @@ mod read;
 mod time_travel;
 
 pub use apply::{Prepared, PreparedBatch};
-pub use digest::{ChainHead, DigestAt, Heads};
+pub use digest::{DigestAt, Heads};
 pub use follow::run;
 pub use merkle::{Consistency, Inclusion, ProofError, TreeHead};
 pub use quarantine::{Quarantine, QuarantinedCoop};
-pub use read::{Filter, HistoryItem, Page, Retraction};
-pub use time_travel::{AsOf, SummaryAt};
+pub use read::Page;
+/// The query values the projection answers live in the domain (`relance_domain::query`).
+pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
+pub use time_travel::SummaryAt;
 
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};
 

@@ -26,21 +26,8 @@ pub(crate) fn chain_break(
     rec: &Recorded,
     computed: Hash,
 ) -> Option<String> {
-    let env = &rec.envelope;
-    if computed != env.hash {
-        return Some(format!(
-            "the event hashes to {computed}, not to its recorded hash {}",
-            env.hash
-        ));
-    }
     let (version, head) = current.map_or((0, Hash::ZERO), |s| (s.version, s.last_hash));
-    if env.version != version + 1 || env.prev_hash != head {
-        return Some(format!(
-            "version {} with prev_hash {} does not follow version {version} (hash {head})",
-            env.version, env.prev_hash
-        ));
-    }
-    None
+    relance_domain::link_break(version, head, &rec.envelope, computed)
 }
 
 impl Projection {

@@ -1,19 +1,9 @@
 //! Reading the views: one cooperative, filtered pages of the list, the summary, a history.
 
-use std::collections::HashMap;
-
-use relance_domain::{CoopState, Event, Recorded, Status, Summary};
+use relance_domain::{timeline, CoopState, Filter, HistoryItem, Recorded, Summary};
 
 use crate::keys::{decode_history_value, history_prefix, index_key, index_prefix, view_key};
 use crate::{poisoned, Projection, ProjectionError};
-
-/// Filters of a list query; `None` means any.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    pub sector: Option<relance_domain::Sector>,
-    pub status: Option<Status>,
-    pub commune: Option<String>,
-}
 
 /// One page of a list query.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,22 +12,6 @@ pub struct Page {
     /// Cooperative id to pass back to get the next page; `None` on the last page.
     pub next: Option<String>,
     pub total: u64,
-}
-
-/// An event of a cooperative's history, with its retraction if one names it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryItem {
-    pub recorded: Recorded,
-    pub retracted_by: Option<Retraction>,
-}
-
-/// Who retracted an event, when and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retraction {
-    pub event_id: String,
-    pub reason: String,
-    pub principal: String,
-    pub recorded_at_ms: i64,
 }
 
 impl Projection {
@@ -202,28 +176,6 @@ impl Projection {
 
     /// A cooperative's events in version order, each with its retraction if any.
     pub fn history(&self, id: &str) -> Result<Vec<HistoryItem>, ProjectionError> {
-        let records = self.history_records(id)?;
-        let retractions: HashMap<&str, Retraction> = records
-            .iter()
-            .filter_map(|r| match &r.envelope.event {
-                Event::EventRetracted(e) => Some((
-                    e.retracted_event_id.as_str(),
-                    Retraction {
-                        event_id: r.envelope.event_id.clone(),
-                        reason: e.reason.clone(),
-                        principal: r.envelope.actor.principal.clone(),
-                        recorded_at_ms: r.envelope.recorded_at_ms,
-                    },
-                )),
-                _ => None,
-            })
-            .collect();
-        Ok(records
-            .iter()
-            .map(|r| HistoryItem {
-                recorded: r.clone(),
-                retracted_by: retractions.get(r.envelope.event_id.as_str()).cloned(),
-            })
-            .collect())
+        Ok(timeline(&self.history_records(id)?))
     }
 }

@@ -1,38 +1,9 @@
 //! Time travel: a cooperative's state and the province summary as known at a past point.
 
-use relance_domain::{fold, CoopId, CoopState, Date, Recorded, Summary};
+use relance_domain::{fold, AsOf, CoopId, CoopState, Recorded, Summary};
 
 use crate::keys::decode_history_value;
 use crate::{Projection, ProjectionError};
-
-/// A past point of the history, for time travel: an event counts when it was recorded at or
-/// before `recorded_at_ms` (or lies at or below `position`) and, with `business_date`, when
-/// the fact's business date is on or before it. Retractions count by their recording alone.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AsOf {
-    pub recorded_at_ms: Option<i64>,
-    pub position: Option<u64>,
-    pub business_date: Option<Date>,
-}
-
-impl AsOf {
-    /// Whether the event was part of what was known at this point.
-    pub fn includes(&self, rec: &Recorded) -> bool {
-        let env = &rec.envelope;
-        self.recorded_at_ms.is_none_or(|t| env.recorded_at_ms <= t)
-            && self.position.is_none_or(|p| rec.position <= p)
-            && match (self.business_date, env.event.business_date()) {
-                (Some(b), Some(d)) => d <= b,
-                _ => true,
-            }
-    }
-
-    /// The state folded from the part of `history` known at this point.
-    pub fn fold(&self, history: &[Recorded]) -> Option<CoopState> {
-        let known: Vec<&Recorded> = history.iter().filter(|r| self.includes(r)).collect();
-        fold(known.iter().copied())
-    }
-}
 
 /// The province summary as known at a past point (see [`Projection::summary_at`]).
 #[derive(Debug, Clone, PartialEq)]

@@ -17,5 +17,9 @@ pub const CONTENT_TYPE: &str = "application/protobuf; proto=relance.v1.Envelope"
 
 mod convert;
 pub mod json;
+mod queries;
+mod views;
 
 pub use convert::*;
+pub use queries::*;
+pub use views::*;

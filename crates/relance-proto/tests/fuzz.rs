@@ -51,7 +51,7 @@ fn halted() -> impl Strategy<Value = v1::ActivityHalted> {
             effective_on: c,
             reason: d,
             scope,
-            workers_affected: w,
+            workers_affected: w.into(),
         },
     )
 }
@@ -96,8 +96,8 @@ fn registered() -> impl Strategy<Value = v1::CooperativeRegistered> {
                     sector,
                     activity,
                     commune,
-                    members,
-                    employees,
+                    members: members.into(),
+                    employees: employees.into(),
                     registered_on: on,
                 }
             },

@@ -12,7 +12,7 @@ use relance_projection::Projection;
 use relance_proto::v1;
 use tonic::{Request, Response};
 
-use crate::status::{internal, refuse};
+use crate::status::{internal, refuse, rejection_status};
 
 /// Events read from the log per round trip of an export.
 const EXPORT_CHUNK: usize = 512;
@@ -81,9 +81,10 @@ impl v1::audit_server::Audit for AuditService {
         r: Request<v1::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, tonic::Status> {
         let r = r.into_inner();
-        let from = r.from.max(1);
+        let (from, to) =
+            relance_proto::export_range_from_wire(&r).map_err(|e| rejection_status(&e))?;
         let last = self.log.last_position().await.map_err(unavailable)?;
-        let head = if r.to == 0 { last } else { r.to.min(last) };
+        let head = to.map_or(last, |to| to.min(last));
         let cursor = Cursor {
             log: self.log.clone(),
             next: from,
@@ -97,14 +98,7 @@ impl v1::audit_server::Audit for AuditService {
                     if e.position > c.head {
                         return None;
                     }
-                    let record = relance_proto::decode_wire_envelope(&e.payload)
-                        .map(|mut envelope| {
-                            envelope.position = e.position;
-                            v1::ExportRecord {
-                                envelope: Some(envelope),
-                                head: c.head,
-                            }
-                        })
+                    let record = relance_proto::export_record(&e.payload, e.position, c.head)
                         .map_err(|err| {
                             refuse(
                                 Rule::CorruptEvent,
@@ -142,20 +136,10 @@ impl v1::audit_server::Audit for AuditService {
             .await
             .map_err(internal)?
             .map_err(internal)?;
-        Ok(Response::new(v1::HeadsReply {
-            position: heads.position,
-            count: heads.chains.iter().map(|h| h.version).sum(),
-            heads: heads
-                .chains
-                .into_iter()
-                .map(|h| v1::ChainHead {
-                    cooperative_id: h.cooperative_id,
-                    version: h.version,
-                    position: h.last_position,
-                    hash: h.hash.0.to_vec(),
-                })
-                .collect(),
-        }))
+        Ok(Response::new(relance_proto::heads_to_wire(
+            heads.position,
+            heads.chains,
+        )))
     }
 
     async fn checkpoint(

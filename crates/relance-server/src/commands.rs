@@ -7,7 +7,10 @@ use std::hash::{Hash as _, Hasher};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use relance_domain::{decide, Actor, Aggregate, Command, Context, CoopId, Recorded, Rejection};
+use relance_domain::{
+    chain_hash, decide, link_break, Actor, Aggregate, Command, Context, CoopId, Hash, Recorded,
+    Rejection, Rule,
+};
 use relance_log::{AppendRequest, EventLog, LogError};
 use relance_proto::{v1, CommandMeta, CommandRequest};
 use tokio::sync::Mutex;
@@ -99,21 +102,21 @@ impl CommandHandler {
         &self.shards[(h.finish() as usize) % SHARDS]
     }
 
-    /// Reads a cooperative's whole history from the log.
+    /// Reads a cooperative's whole history from the log and checks its hash chain: the command
+    /// side never builds on an event it cannot verify (a forged or damaged event quarantines the
+    /// cooperative for commands as it does for the projection).
     pub async fn load(&self, id: &CoopId) -> Result<Aggregate, CommandError> {
         let stored = self.log.read_cooperative(id).await.map_err(log_error)?;
-        let mut history = Vec::with_capacity(stored.len());
-        for (i, e) in stored.into_iter().enumerate() {
+        let mut history: Vec<Recorded> = Vec::with_capacity(stored.len());
+        for e in stored {
             let envelope = relance_proto::decode_envelope(&e.payload).map_err(|err| {
-                CommandError::Internal(format!("event at position {}: {err}", e.position))
+                quarantined(id, e.position, format!("its bytes do not decode: {err}"))
             })?;
-            if envelope.version != i as u64 + 1 {
-                return Err(CommandError::Internal(format!(
-                    "cooperative {id}: event at position {} has version {}, expected {}",
-                    e.position,
-                    envelope.version,
-                    i + 1
-                )));
+            let (version, head) = history
+                .last()
+                .map_or((0, Hash::ZERO), |r| (r.envelope.version, r.envelope.hash));
+            if let Some(why) = link_break(version, head, &envelope, chain_hash(&envelope)) {
+                return Err(quarantined(id, e.position, why));
             }
             history.push(Recorded {
                 position: e.position,
@@ -137,10 +140,15 @@ impl CommandHandler {
                 Some(agg) if attempt == 0 => (agg, true),
                 _ => (self.load(&id).await?, false),
             };
-            if let Some(first) = agg.find_request(&meta.request_id) {
+            let retry = agg.retry_of(&meta.request_id, &cmd, &actor);
+            if let Some(first) = retry.as_ref().ok().copied().flatten() {
                 let outcome = duplicate_of(first);
                 remember(&mut cache, id.clone(), agg, self.cache_per_shard);
                 return Ok(outcome);
+            }
+            if let Err(reused) = retry {
+                remember(&mut cache, id.clone(), agg, self.cache_per_shard);
+                return Err(reused.into());
             }
             let now = (self.clock)();
             let ctx = Context {
@@ -196,7 +204,7 @@ impl CommandHandler {
                 Ok(a) => {
                     // Written before, by an attempt whose answer was lost or by another process.
                     let fresh = self.load(&id).await?;
-                    let outcome = match fresh.find_request(&meta.request_id) {
+                    let outcome = match fresh.retry_of(&meta.request_id, &cmd, &actor)? {
                         // This very call's event, stored by a publish whose acknowledgement
                         // was lost and recognised on the log's retry: not a duplicate for the
                         // caller, who sent the request once.
@@ -276,6 +284,16 @@ fn snake_case(camel: &str) -> String {
         out.push(c.to_ascii_lowercase());
     }
     out
+}
+
+/// The refusal of a command on a cooperative whose stored history does not verify.
+fn quarantined(id: &CoopId, position: u64, why: String) -> CommandError {
+    CommandError::Rejected(Rejection::state(
+        Rule::CooperativeQuarantined,
+        format!(
+            "cooperative {id} is quarantined: its event at position {position} does not verify ({why}); nothing is recorded on it"
+        ),
+    ))
 }
 
 fn duplicate_of(first: &Recorded) -> Outcome {

@@ -18,4 +18,4 @@ pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome}
 pub use node::{serve, Node, NodeError, Services};
 pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};
 pub use queries::QueryService;
-pub use status::{command_error_status, rejection_status};
+pub use status::{command_error_status, internal, refuse, refuse_field, rejection_status};

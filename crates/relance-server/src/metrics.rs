@@ -36,6 +36,7 @@ pub struct Metrics {
     lag_seconds: Gauge<f64, AtomicU64>,
     projection_bytes: Gauge,
     quarantined: Gauge,
+    insecure_transport: Gauge,
     last_checkpoint: AtomicU64,
     caught_up_at: Mutex<Instant>,
 }
@@ -118,6 +119,12 @@ impl Metrics {
             "Cooperatives whose hash chain broke: their events are no longer applied",
             quarantined.clone(),
         );
+        let insecure_transport = Gauge::default();
+        registry.register(
+            "insecure_transport",
+            "1 when bearer tokens are accepted in clear beyond loopback (serve --insecure)",
+            insecure_transport.clone(),
+        );
         // Every command type shows from the start (at 0), not only once one has been handled.
         for command in [
             "CooperativeRegistered",
@@ -148,9 +155,15 @@ impl Metrics {
             lag_seconds,
             projection_bytes,
             quarantined,
+            insecure_transport,
             last_checkpoint: AtomicU64::new(u64::MAX),
             caught_up_at: Mutex::new(Instant::now()),
         }
+    }
+
+    /// Whether bearer tokens are accepted in clear beyond loopback (`--insecure`).
+    pub fn set_insecure_transport(&self, insecure: bool) {
+        self.insecure_transport.set(i64::from(insecure));
     }
 
     /// Where the projection stood when this process started (events applied count from there).

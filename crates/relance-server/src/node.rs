@@ -132,6 +132,7 @@ impl Node {
                 projection: self.projection.clone(),
                 commands: self.commands.is_some(),
                 started_at_unix_ms: self.started_at_unix_ms,
+                insecure_transport: false,
             },
             auth: crate::auth::AuthLayer::default(),
             tls: None,
@@ -169,10 +170,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(relance_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let names = served_services(&services);
+    let (reflection_v1, reflection_v1alpha) = (
+        reflection(&names).build_v1()?,
+        reflection(&names).build_v1alpha()?,
+    );
     let commands = services.commands.map(|c| {
         CooperativeCommandsServer::new(crate::commands::CommandService(c))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -207,7 +209,8 @@ pub async fn serve(
     builder
         .layer(services.auth)
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(relance_proto::v1::node_server::NodeServer::new(
             services.status,
         ))
@@ -222,4 +225,41 @@ pub async fn serve(
         )
         .await?;
     Ok(())
+}
+
+/// The fully-qualified names of the services `services` puts on the listener: what reflection
+/// lists (a command process does not advertise queries it would answer UNIMPLEMENTED).
+pub fn served_services(services: &Services) -> Vec<&'static str> {
+    use tonic::server::NamedService as _;
+    let mut names = vec![
+        tonic_health::pb::health_server::HealthServer::<tonic_health::server::HealthService>::NAME,
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        relance_proto::v1::node_server::NodeServer::<crate::node_status::NodeStatusService>::NAME,
+    ];
+    if services.commands.is_some() {
+        names.push(CooperativeCommandsServer::<crate::commands::CommandService>::NAME);
+    }
+    if services.queries.is_some() {
+        names.push(CooperativeQueriesServer::<QueryService>::NAME);
+    }
+    if services.audit.is_some() {
+        names.push(AuditServer::<crate::audit::AuditService>::NAME);
+    }
+    names
+}
+
+/// A reflection service (either version: older clients such as grpcurl before 1.8.8 only speak
+/// `v1alpha`) advertising exactly `names`, with every schema it may have to describe.
+fn reflection<'b>(names: &[&'static str]) -> tonic_reflection::server::Builder<'b> {
+    names.iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(relance_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ),
+        |builder, name| builder.with_service_name(*name),
+    )
 }

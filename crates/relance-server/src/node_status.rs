@@ -13,6 +13,8 @@ pub struct NodeStatusService {
     pub projection: Option<Arc<Projection>>,
     pub commands: bool,
     pub started_at_unix_ms: i64,
+    /// Bearer tokens accepted in clear beyond loopback (`relance serve --insecure`).
+    pub insecure_transport: bool,
 }
 
 #[tonic::async_trait]
@@ -38,6 +40,7 @@ impl v1::node_server::Node for NodeStatusService {
                 0
             },
             started_at_unix_ms: self.started_at_unix_ms,
+            insecure_transport: self.insecure_transport,
         }))
     }
 }

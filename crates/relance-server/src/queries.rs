@@ -4,15 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use relance_domain::{CoopId, Date, Rule, Sector, Status};
-use relance_projection::{AsOf, Filter, Projection, ProjectionError};
+use relance_domain::{CoopId, Rule};
+use relance_projection::{Projection, ProjectionError};
 use relance_proto::v1;
 use tonic::{Request, Response};
 
-use crate::status::{refuse, refuse_field};
-
-const DEFAULT_PAGE: usize = 50;
-const MAX_PAGE: usize = 500;
+use crate::status::{refuse, rejection_status};
 
 /// The `CooperativeQueries` service over one projection.
 #[derive(Clone)]
@@ -60,33 +57,6 @@ impl QueryService {
     }
 }
 
-/// The request's past point; it must name a recorded time or a position.
-fn as_of(raw: Option<v1::AsOf>) -> Result<AsOf, tonic::Status> {
-    let raw = raw.ok_or_else(|| refuse_field("as_of", Rule::RequiredField, "is missing"))?;
-    let mut as_of = AsOf::default();
-    match raw.point {
-        Some(v1::as_of::Point::RecordedAtUnixMs(ms)) => as_of.recorded_at_ms = Some(ms),
-        Some(v1::as_of::Point::Position(p)) => as_of.position = Some(p),
-        None => {
-            return Err(refuse_field(
-                "as_of.point",
-                Rule::RequiredField,
-                "must be a recorded time or a position",
-            ))
-        }
-    }
-    if !raw.business_date.is_empty() {
-        as_of.business_date = Some(Date::parse(&raw.business_date).ok_or_else(|| {
-            refuse_field(
-                "as_of.business_date",
-                Rule::InvalidDate,
-                format!("{:?} is not a YYYY-MM-DD date", raw.business_date),
-            )
-        })?);
-    }
-    Ok(as_of)
-}
-
 #[tonic::async_trait]
 impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
     async fn state_at(
@@ -95,7 +65,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
     ) -> Result<Response<v1::CooperativeView>, tonic::Status> {
         let r = r.into_inner();
         let id = parse_id(&r.cooperative_id)?;
-        let as_of = as_of(r.as_of)?;
+        let as_of = relance_proto::as_of_from_wire(r.as_of).map_err(|e| rejection_status(&e))?;
         self.reach(r.min_position).await?;
         self.not_quarantined(&id)?;
         let p = self.projection.clone();
@@ -118,7 +88,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         r: Request<v1::SummaryAtRequest>,
     ) -> Result<Response<v1::ProvinceSummary>, tonic::Status> {
         let r = r.into_inner();
-        let as_of = as_of(r.as_of)?;
+        let as_of = relance_proto::as_of_from_wire(r.as_of).map_err(|e| rejection_status(&e))?;
         self.reach(r.min_position).await?;
         let p = self.projection.clone();
         let at = tokio::task::spawn_blocking(move || p.summary_at(&as_of))
@@ -153,52 +123,15 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         r: Request<v1::ListRequest>,
     ) -> Result<Response<v1::ListReply>, tonic::Status> {
         let r = r.into_inner();
-        let sector = match r.sector.as_str() {
-            "" => None,
-            s => Some(Sector::parse(s).ok_or_else(|| {
-                let known: Vec<&str> = Sector::ALL.iter().map(|s| s.as_str()).collect();
-                refuse_field(
-                    "sector",
-                    Rule::InvalidEnum,
-                    format!("{s:?} is not one of {}", known.join(", ")),
-                )
-            })?),
-        };
-        let status = match r.status.as_str() {
-            "" => None,
-            s => Some(Status::parse(s).ok_or_else(|| {
-                refuse_field(
-                    "status",
-                    Rule::InvalidEnum,
-                    format!("{s:?} is not one of active, halted, reoriented, resumed"),
-                )
-            })?),
-        };
-        let page_size = match r.page_size as usize {
-            0 => DEFAULT_PAGE,
-            n if n > MAX_PAGE => {
-                return Err(refuse_field(
-                    "page_size",
-                    Rule::NumberTooLarge,
-                    format!("is {n}, at most {MAX_PAGE}"),
-                ))
-            }
-            n => n,
-        };
-        let after = if r.page_token.is_empty() {
-            None
-        } else {
-            Some(parse_id(&r.page_token)?)
-        };
+        let query = relance_proto::list_query_from_wire(&r).map_err(|e| rejection_status(&e))?;
         self.reach(r.min_position).await?;
-        let filter = Filter {
-            sector,
-            status,
-            commune: (!r.commune.is_empty()).then_some(r.commune),
-        };
         let page = self
             .projection
-            .list(&filter, page_size, after.as_ref().map(|a| a.as_str()))
+            .list(
+                &query.filter,
+                query.page_size,
+                query.after.as_ref().map(|a| a.as_str()),
+            )
             .map_err(internal)?;
         Ok(Response::new(v1::ListReply {
             cooperatives: page
@@ -206,7 +139,10 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
                 .iter()
                 .map(relance_proto::coop_view_to_wire)
                 .collect(),
-            next_page_token: page.next.unwrap_or_default(),
+            next_page_token: page
+                .next
+                .map(|after| relance_proto::page_token(&query.filter, &after))
+                .unwrap_or_default(),
             total: page.total,
         }))
     }
@@ -238,28 +174,6 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
                 format!("cooperative {id} has no events"),
             ));
         }
-        Ok(Response::new(v1::HistoryReply {
-            events: items
-                .into_iter()
-                .map(|item| {
-                    let retraction = item.retracted_by.unwrap_or(relance_projection::Retraction {
-                        event_id: String::new(),
-                        reason: String::new(),
-                        principal: String::new(),
-                        recorded_at_ms: 0,
-                    });
-                    v1::HistoryEntry {
-                        envelope: Some(relance_proto::envelope_to_wire(
-                            &item.recorded.envelope,
-                            item.recorded.position,
-                        )),
-                        retracted_by_event_id: retraction.event_id,
-                        retraction_reason: retraction.reason,
-                        retracted_by_principal: retraction.principal,
-                        retracted_at_unix_ms: retraction.recorded_at_ms,
-                    }
-                })
-                .collect(),
-        }))
+        Ok(Response::new(relance_proto::history_to_wire(items)))
     }
 }

@@ -15,6 +15,7 @@ pub fn code(kind: RejectionKind) -> Code {
         RejectionKind::NotFound => Code::NotFound,
         RejectionKind::FailedPrecondition => Code::FailedPrecondition,
         RejectionKind::Conflict => Code::Aborted,
+        RejectionKind::AlreadyExists => Code::AlreadyExists,
         RejectionKind::PermissionDenied => Code::PermissionDenied,
         RejectionKind::Unauthenticated => Code::Unauthenticated,
         RejectionKind::ResourceExhausted => Code::ResourceExhausted,
@@ -88,6 +89,7 @@ mod tests {
             | CooperativeQuarantined
             | NotServedHere => Code::FailedPrecondition,
             ExpectedVersionMismatch | Contended => Code::Aborted,
+            RequestIdReused => Code::AlreadyExists,
             SupportNotInOwnName | RoleNotAllowed => Code::PermissionDenied,
             MissingToken | MalformedToken | UnknownToken => Code::Unauthenticated,
             RateLimited | RequestTooLarge => Code::ResourceExhausted,

@@ -142,6 +142,11 @@ pub struct SecurityArgs {
     /// Requests a second each principal may send (bursts of twice that); 0 turns the limit off.
     #[arg(long, env = "RELANCE_RATE_LIMIT", default_value_t = 2000)]
     pub rate_limit: u32,
+    /// Accept bearer tokens in clear: --auth on a non-loopback address without --tls-cert is
+    /// refused unless this is given (behind a TLS-terminating proxy, or on a trusted network).
+    /// `relance status` and the `relance_insecure_transport` metric show it.
+    #[arg(long, env = "RELANCE_INSECURE")]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,6 +171,32 @@ pub struct NatsArgs {
     /// How long JetStream remembers a message id to drop a retried publish, in seconds.
     #[arg(long, env = "RELANCE_DUPLICATE_WINDOW_SECS", default_value_t = 600)]
     pub duplicate_window_secs: u64,
+    #[command(flatten)]
+    pub link: NatsLinkArgs,
+}
+
+/// How relance reaches NATS safely: TLS (a CA to trust, a client certificate for mutual TLS)
+/// and credentials, always read from files (never the command line, where `ps` shows them).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NatsLinkArgs {
+    /// Require TLS to NATS (implied by --nats-ca, --nats-cert and tls:// URLs).
+    #[arg(long, env = "RELANCE_NATS_TLS")]
+    pub nats_tls: bool,
+    /// CA certificate (PEM) to trust for the NATS servers' certificates.
+    #[arg(long, env = "RELANCE_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for NATS servers that verify clients (mutual TLS).
+    #[arg(long, env = "RELANCE_NATS_CERT", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-cert.
+    #[arg(long, env = "RELANCE_NATS_KEY", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
+    /// NATS credentials file (`.creds`: a user JWT and its nkey seed).
+    #[arg(long, env = "RELANCE_NATS_CREDS", conflicts_with = "nats_nkey")]
+    pub nats_creds: Option<PathBuf>,
+    /// File holding the nkey seed (`SU…`) of a NATS nkey user.
+    #[arg(long, env = "RELANCE_NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +208,8 @@ pub struct DemoArgs {
     /// relance-demo.v1.coop.*, so it never mixes with real events; a rerun is idempotent).
     #[arg(long, env = "RELANCE_NATS")]
     pub nats: Option<String>,
+    #[command(flatten)]
+    pub link: NatsLinkArgs,
 }
 
 /// Options every write takes.

@@ -254,6 +254,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
             "checkpoint": st.checkpoint,
             "lag_events": st.lag_events,
             "started_at": crate::output::day_time_of(st.started_at_unix_ms),
+            "insecure_transport": st.insecure_transport,
         }));
     }
     match args.output {
@@ -270,6 +271,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
                     "checkpoint",
                     "lag_events",
                     "started_at",
+                    "insecure_transport",
                 ] {
                     let v = &n[key];
                     let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);

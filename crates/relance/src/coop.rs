@@ -102,8 +102,8 @@ fn write_command(cmd: CoopCommand) -> Result<(String, WriteArgs, Event)> {
                 sector: sector(&s)?,
                 activity,
                 commune,
-                members,
-                employees,
+                members: members.into(),
+                employees: employees.into(),
                 registered_on,
             };
             (id, write, Event::CooperativeRegistered(data))
@@ -124,7 +124,7 @@ fn write_command(cmd: CoopCommand) -> Result<(String, WriteArgs, Event)> {
                 effective_on,
                 reason,
                 scope: scope(&sc)?,
-                workers_affected: workers,
+                workers_affected: workers.into(),
             };
             (id, write, Event::ActivityHalted(data))
         }
@@ -221,7 +221,7 @@ fn more_write_commands(cmd: CoopCommand) -> Result<(String, WriteArgs, Event)> {
                 authority,
                 decision_ref,
                 effective_on,
-                workers_back,
+                workers_back: workers_back.into(),
             };
             (id, write, Event::ActivityResumed(data))
         }
@@ -233,8 +233,8 @@ fn more_write_commands(cmd: CoopCommand) -> Result<(String, WriteArgs, Event)> {
             write,
         } => {
             let data = v1::HeadcountReported {
-                members,
-                employees,
+                members: members.into(),
+                employees: employees.into(),
                 as_of,
             };
             (id, write, Event::HeadcountReported(data))
@@ -306,7 +306,7 @@ async fn list(
                 sector: sector.clone(),
                 status: status.clone(),
                 commune: commune.clone(),
-                page_size,
+                page_size: page_size.into(),
                 page_token: token.clone(),
                 min_position: 0,
             })?)

@@ -50,6 +50,19 @@ async fn jetstream(
     config.stream = args.stream.clone();
     config.replicas = args.replicas;
     config.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
+    let link = &args.link;
+    config.tls = relance_log_nats::NatsTls {
+        required: link.nats_tls,
+        ca: link.nats_ca.clone(),
+        client_cert: link.nats_cert.clone().zip(link.nats_key.clone()),
+    };
+    config.credentials = match (&link.nats_creds, &link.nats_nkey) {
+        (Some(creds), _) => Some(relance_log_nats::NatsCredentials::CredsFile(creds.clone())),
+        (None, Some(seed)) => Some(relance_log_nats::NatsCredentials::NkeySeedFile(
+            seed.clone(),
+        )),
+        (None, None) => None,
+    };
     if let Some(prefix) = subject_prefix {
         config.subject_prefix = prefix.to_owned();
     }

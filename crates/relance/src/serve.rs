@@ -12,9 +12,17 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::cli::{Role, ServeArgs};
 
+/// What [`security`] settled on.
+struct Security {
+    auth: AuthLayer,
+    tls: Option<ServerTlsConfig>,
+    /// Bearer tokens accepted in clear beyond loopback (`--insecure`).
+    insecure_transport: bool,
+}
+
 /// The auth layer and TLS configuration `args` ask for; refuses to expose an unauthenticated
-/// node beyond loopback.
-fn security(args: &ServeArgs) -> Result<(AuthLayer, Option<ServerTlsConfig>)> {
+/// node beyond loopback, and tokens in clear beyond loopback unless `--insecure`.
+fn security(args: &ServeArgs) -> Result<Security> {
     let s = &args.security;
     let authenticator = match &s.auth {
         Some(path) => Some(Arc::new(Authenticator::load(path)?)),
@@ -30,6 +38,7 @@ fn security(args: &ServeArgs) -> Result<(AuthLayer, Option<ServerTlsConfig>)> {
         }
     };
     let limiter = (s.rate_limit > 0).then(|| Arc::new(RateLimiter::new(s.rate_limit)));
+    let mut insecure_transport = false;
     let tls = match (&s.tls_cert, &s.tls_key) {
         (Some(cert), Some(key)) => {
             let read = |p: &std::path::Path| {
@@ -44,21 +53,30 @@ fn security(args: &ServeArgs) -> Result<(AuthLayer, Option<ServerTlsConfig>)> {
         }
         _ => {
             if authenticator.is_some() && !args.listen.ip().is_loopback() {
+                if !s.insecure {
+                    bail!(
+                        "refusing to serve bearer tokens in clear on {}: pass --tls-cert and --tls-key, \
+                         or --insecure to accept plaintext knowingly (behind a TLS-terminating proxy)",
+                        args.listen
+                    );
+                }
                 tracing::warn!(
-                    "serving bearer tokens without TLS on {}: pass --tls-cert and --tls-key",
+                    "--insecure: serving bearer tokens without TLS on {}; anyone on the path can read them",
                     args.listen
                 );
+                insecure_transport = true;
             }
             None
         }
     };
-    Ok((
-        AuthLayer {
+    Ok(Security {
+        auth: AuthLayer {
             authenticator,
             limiter,
         },
         tls,
-    ))
+        insecure_transport,
+    })
 }
 
 async fn open_node(args: &ServeArgs) -> Result<Node> {
@@ -121,9 +139,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
+    node.metrics
+        .set_insecure_transport(security.insecure_transport);
     let mut services = node.services();
-    services.auth = security.0;
-    services.tls = security.1;
+    services.auth = security.auth;
+    services.tls = security.tls;
+    services.status.insecure_transport = security.insecure_transport;
     // After SIGINT/SIGTERM, requests in flight get GRACE to finish; a client that never lets
     // its connection close cannot keep the node from flushing and exiting.
     let stopping = Arc::new(tokio::sync::Notify::new());

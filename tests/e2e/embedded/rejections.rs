@@ -291,7 +291,7 @@ async fn a_state_that_forbids_the_command_is_failed_precondition_and_writes_noth
     let halt = |coop: &str, request_id: &str, on: &str, workers: u32| {
         requests::halt(coop, request_id).with(|d| {
             on.clone_into(&mut d.effective_on);
-            d.workers_affected = workers;
+            d.workers_affected = workers.into();
         })
     };
     assert_refused(

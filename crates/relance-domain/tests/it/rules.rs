@@ -35,6 +35,7 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         | NotServedHere => FailedPrecondition,
         SupportNotInOwnName | RoleNotAllowed => PermissionDenied,
         ExpectedVersionMismatch | Contended => Conflict,
+        RequestIdReused => AlreadyExists,
         MissingToken | MalformedToken | UnknownToken => Unauthenticated,
         RateLimited | RequestTooLarge => ResourceExhausted,
         PositionNotReached | LogUnavailable => Unavailable,

@@ -120,8 +120,8 @@ fn register(
             sector: relance_proto::sector_to_wire(sector) as i32,
             activity: activity.to_owned(),
             commune: commune.to_owned(),
-            members,
-            employees,
+            members: members.into(),
+            employees: employees.into(),
             registered_on: day("2008-01-15", (i * 37) % 3900),
         }),
     )
@@ -258,8 +258,8 @@ fn province_coop(i: u64, steps: &mut Vec<Step>) {
             "2020-09-10",
             &id,
             E::HeadcountReported(v1::HeadcountReported {
-                members: members + 2,
-                employees: employees + 1,
+                members: u64::from(members + 2),
+                employees: u64::from(employees + 1),
                 as_of: "2020-09-01".into(),
             }),
         ));
@@ -287,7 +287,7 @@ fn halt_and_resume(i: u64, id: &str, craft: bool, members: u32, steps: &mut Vec<
                 "Fermeture des souks hebdomadaires".into()
             },
             scope: relance_proto::scope_to_wire(scope) as i32,
-            workers_affected: workers,
+            workers_affected: workers.into(),
         }),
     ));
     if !i.is_multiple_of(3) {
@@ -299,7 +299,7 @@ fn halt_and_resume(i: u64, id: &str, craft: bool, members: u32, steps: &mut Vec<
                 authority: "Autorités publiques (Province de Rehamna)".into(),
                 decision_ref: "Levée progressive du confinement".into(),
                 effective_on: resumed,
-                workers_back: workers,
+                workers_back: workers.into(),
             }),
         ));
     }
