@@ -22,8 +22,8 @@ pub use format::{parse_line, write_line, ExportHeader, Line, ParseError, FORMAT}
 pub use relance_tlog;
 pub use replay::{replay, ReplayError, Replayed, Until};
 pub use tree::{
-    check_proof_line, log_signer, with_checkpoint, log_verifier, EventTree, ProofChecked, TreeCheckpoint, TreeError,
-    DEFAULT_ORIGIN,
+    check_proof_line, log_signer, log_verifier, with_checkpoint, EventTree, ProofChecked,
+    TreeCheckpoint, TreeError, DEFAULT_ORIGIN,
 };
 pub use verify::{verify, Damage, Finding, Report, VerifyOptions};
 

@@ -34,7 +34,10 @@ fn the_tree_is_the_rfc_9162_tree_of_the_log_whatever_the_batching() {
     }
     assert_eq!(views.tree_head().expect("head"), head);
     // The views' digest does not depend on the tree's keys: the same as one batch.
-    assert_eq!(views.digest().expect("digest"), one.digest().expect("digest"));
+    assert_eq!(
+        views.digest().expect("digest"),
+        one.digest().expect("digest")
+    );
 }
 
 #[test]
