@@ -326,6 +326,21 @@ fn the_projection_quarantines_a_cooperative_whose_chain_breaks() {
     assert!(projection.quarantine("B-1").unwrap().is_none());
     assert_eq!(projection.checkpoint(), 6);
     assert_eq!(projection.quarantined().unwrap().len(), 1);
+    // The Merkle tree is over the log: the altered event is a leaf like the others, so a proof
+    // of what the log holds at position 4 can still be given.
+    let leaves: Vec<[u8; 32]> = h
+        .iter()
+        .map(|(_, e)| relance_tlog::leaf_hash(&e.hash.0))
+        .collect();
+    let head = projection.tree_head().unwrap();
+    assert_eq!(
+        (head.size, head.root),
+        (6, relance_tlog::root_from_leaf_hashes(&leaves))
+    );
+    assert_eq!(
+        projection.inclusion_proof(4, 0).unwrap().leaf_hash,
+        leaves[3]
+    );
 
     // A version gap (an event missing from the log) quarantines too.
     let dir = tempfile::tempdir().unwrap();
