@@ -161,7 +161,11 @@ fn damage_is_named(server: &str, dir: &Path) {
     let trusted = ["--public-key", public.as_str()];
     let (success, text) = verify(server, &file, &trusted);
     assert!(
-        success && text.contains("1 signed"),
+        success
+            && text.contains("complete up to position ")
+            && text.contains(&format!(
+                "under key {public}; 1 checkpoint(s), 1 signed with it"
+            )),
         "intact signed export:\n{text}"
     );
     let export = Export::read(&file);
@@ -218,6 +222,84 @@ fn damage_is_named(server: &str, dir: &Path) {
     lines.remove(last.line);
     let tail = export.write(dir, "tail.jsonl", &lines);
     expect_damage(server, &tail, &trusted, "removed_tail", &coop, last);
+
+    // A removed chain: every line of the cooperative holding the export's first position.
+    // Each remaining chain is perfectly linked; the signed checkpoint names the missing head.
+    let first = export.json(1);
+    let first_coop = first["envelope"]["cooperative_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first_chain = export.chain(&first_coop);
+    let gone: Vec<usize> = first_chain.iter().map(|a| a.line).collect();
+    let chain_lines: Vec<String> = export
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !gone.contains(i))
+        .map(|(_, l)| l.clone())
+        .collect();
+    let f = export.write(dir, "chain.jsonl", &chain_lines);
+    let head = first_chain.last().unwrap();
+    expect_damage(server, &f, &trusted, "removed_chain", &first_coop, head);
+    expect_damage(server, &f, &[], "removed_chain", &first_coop, head);
+
+    // An unsigned tail: the last event cut together with the closing checkpoints. Without a
+    // key nothing says so; with one, nothing signed covers the export.
+    let mut cut_lines = export.lines.clone();
+    cut_lines.truncate(cut_lines.len() - 3);
+    let f = export.write(dir, "unsigned.jsonl", &cut_lines);
+    let (success, text) = verify(server, &f, &[]);
+    assert!(
+        success && text.contains("completeness not proven"),
+        "{text}"
+    );
+    let first_at = At {
+        line: 1,
+        version: first["envelope"]["version"].as_u64().unwrap(),
+        position: first["position"].as_u64().unwrap(),
+    };
+    expect_damage(
+        server,
+        &f,
+        &trusted,
+        "unsigned_tail",
+        &first_coop,
+        &first_at,
+    );
+    let (success, text) = verify(
+        server,
+        &f,
+        &["--public-key", &public, "--allow-unsigned-tail"],
+    );
+    assert!(
+        success
+            && text.contains(&format!(
+                "no checkpoint signed with key {public} covers them"
+            )),
+        "{text}"
+    );
+    // The export's own checkpoint, kept apart, names the cut event instead.
+    let cut = export.json(export.lines.len() - 3);
+    let (cut_coop, cut_version) = (
+        cut["envelope"]["cooperative_id"].as_str().unwrap(),
+        cut["envelope"]["version"].as_u64().unwrap(),
+    );
+    let kind = if cut_version > 1 {
+        "removed_tail"
+    } else {
+        "removed_chain"
+    };
+    let (success, text) = verify(
+        server,
+        &f,
+        &["--checkpoint", path_str(&file), "--public-key", &public],
+    );
+    let named = format!(
+        "first bad event: {kind}: cooperative {cut_coop} version {cut_version} position {}",
+        cut["position"]
+    );
+    assert!(!success && text.contains(&named), "{named} in {text}");
 
     // …and the checkpoint rewritten to match, without the key: its root no longer matches the
     // signature.
@@ -341,7 +423,7 @@ async fn after_the_demo_export_verifies_replays_to_the_live_digest_and_damage_is
     assert!(err.contains("exported 458 events"), "{err}");
     let out = ok(&url, &["audit", "verify", path_str(&file)]);
     assert!(
-        out.starts_with("intact: 458 events, 256 cooperatives"),
+        out.starts_with("intact: 458 events in 256 chains, positions 1–458;"),
         "{out}"
     );
     let out = ok(&url, &["audit", "verify", "--live"]);
@@ -399,8 +481,15 @@ async fn after_the_demo_export_verifies_replays_to_the_live_digest_and_damage_is
         err.contains("checkpoint at position 458: 256 chains, 458 events"),
         "{err}"
     );
-    let recorded: Value =
-        serde_json::from_str(std::fs::read_to_string(&cps).unwrap().trim()).unwrap();
+    // One run appends the tree checkpoint, then the per-chain one.
+    let recorded: Value = serde_json::from_str(
+        std::fs::read_to_string(&cps)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
     let signed = dir.path().join("signed.jsonl");
     let exported = Export::read(&signed);
     let own = exported.json(exported.lines.len() - 1);
@@ -418,7 +507,11 @@ async fn after_the_demo_export_verifies_replays_to_the_live_digest_and_damage_is
             &public,
         ],
     );
-    assert!(out.contains("2 checkpoint(s), 2 signed"), "{out}");
+    assert!(
+        out.contains("complete up to position 458 under key")
+            && out.contains("2 checkpoint(s), 2 signed with it"),
+        "{out}"
+    );
     let (success, text) = verify(
         &url,
         &dir.path().join("tail.jsonl"),
@@ -694,10 +787,7 @@ async fn on_jetstream_export_verify_replay_and_damage_are_the_same() {
     let file = dir.path().join("export.jsonl");
     ok(&url, &["audit", "export", "--out", path_str(&file)]);
     let out = ok(&url, &["audit", "verify", path_str(&file)]);
-    assert!(
-        out.starts_with("intact: 10 events, 3 cooperatives"),
-        "{out}"
-    );
+    assert!(out.starts_with("intact: 10 events in 3 chains"), "{out}");
     let out = ok(
         &url,
         &["audit", "verify", "--live", "--checkpoint", path_str(&file)],
@@ -708,6 +798,43 @@ async fn on_jetstream_export_verify_replay_and_damage_are_the_same() {
     assert_eq!(digest_line(&replayed), live);
 
     damage_is_named(&url, dir.path());
+
+    // The projection keeps the Merkle tree on JetStream too: a proof from the node, checked
+    // offline with the key that signed it.
+    let key = dir.path().join("audit.key");
+    let public = std::fs::read_to_string(dir.path().join("signed.jsonl"))
+        .unwrap()
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["public_key"].clone())
+        .unwrap();
+    let proof = ok(
+        &url,
+        &[
+            "audit",
+            "prove",
+            "--position",
+            "4",
+            "--sign-key",
+            path_str(&key),
+        ],
+    );
+    let proofs = dir.path().join("proof.jsonl");
+    std::fs::write(&proofs, proof).unwrap();
+    let out = ok(
+        &url,
+        &[
+            "audit",
+            "check-proof",
+            path_str(&proofs),
+            "--public-key",
+            public.as_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("ok: the event at position 4 is in the tree of 10 events"),
+        "{out}"
+    );
 }
 
 /// Someone with publish rights on the stream slips in an event relance did not write (its

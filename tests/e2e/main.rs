@@ -2,6 +2,7 @@
 //! Each module is one area; every test starts its own processes on free ports.
 
 mod audit;
+mod audit_tlog;
 mod deploy;
 mod distributed;
 mod embedded;

@@ -33,6 +33,11 @@ pub enum Line {
         envelope: Envelope,
     },
     Checkpoint(Checkpoint),
+    /// The C2SP tlog-checkpoint of the Merkle tree of every event up to the export's end
+    /// (`note`: the signed note, or its body alone when the export is not signed).
+    TlogCheckpoint {
+        note: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,8 @@ rules! {
     // The state of a cooperative.
     CooperativeNotRegistered = "cooperative_not_registered" => NotFound,
     RetractUnknownEvent = "retract_unknown_event" => NotFound,
+    /// A position or tree size past the Merkle tree the projection holds (audit proofs).
+    PositionPastTree = "position_past_tree" => NotFound,
     AlreadyRegistered = "already_registered" => FailedPrecondition,
     AlreadyHalted = "already_halted" => FailedPrecondition,
     NotHalted = "not_halted" => FailedPrecondition,

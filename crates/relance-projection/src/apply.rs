@@ -99,6 +99,10 @@ impl Projection {
             return Ok(());
         };
         let last_position = last.recorded.position;
+        let leaves: Vec<(u64, Hash)> = events
+            .iter()
+            .map(|p| (p.recorded.position, p.recorded.envelope.hash))
+            .collect();
         // Each touched cooperative's index keys before the batch, and its state after each
         // event; the summary loses the states before the batch as they are taken.
         let mut old_keys: HashMap<CoopId, [Vec<u8>; 3]> = HashMap::new();
@@ -169,8 +173,15 @@ impl Projection {
         }
         write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
         batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
+        let mut merkle = self
+            .merkle
+            .lock()
+            .map_err(|_| poisoned("Merkle tree"))?
+            .clone();
+        crate::merkle::extend(&mut merkle, &leaves, &mut batch);
         batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
+        *self.merkle.lock().map_err(|_| poisoned("Merkle tree"))? = merkle;
         self.remember(after, newly_quarantined)?;
         *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
         self.checkpoint.send_replace(last_position);

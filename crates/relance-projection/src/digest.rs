@@ -56,10 +56,14 @@ impl Projection {
     }
 
     /// SHA-256 over every key and value of the views in key order (lengths prefixed), hex.
+    /// The Merkle tree's keys are left out: the digest is the views'.
     pub fn digest(&self) -> Result<String, ProjectionError> {
         let mut h = Sha256::new();
         for kv in self.tree.iter() {
             let (k, v) = kv?;
+            if crate::merkle::is_tree_key(&k) {
+                continue;
+            }
             h.update((k.len() as u64).to_be_bytes());
             h.update(&k);
             h.update((v.len() as u64).to_be_bytes());

@@ -8,7 +8,8 @@
 //!
 //! Modules: `keys` (key layout), `apply` (prepare and apply batches), `quarantine` (broken
 //! chains), `read` (get, list, summary, history), `time_travel` (state and summary at a past
-//! point), `digest` (digest and chain heads), `follow` (the [`run`] loop).
+//! point), `digest` (digest and chain heads), `follow` (the [`run`] loop), `merkle` (the
+//! transparency log's Merkle tree over every event, its proofs).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -23,6 +24,7 @@ mod apply;
 mod digest;
 mod follow;
 mod keys;
+mod merkle;
 mod quarantine;
 mod read;
 mod time_travel;
@@ -30,6 +32,7 @@ mod time_travel;
 pub use apply::{Prepared, PreparedBatch};
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
+pub use merkle::{Consistency, Inclusion, ProofError, TreeHead};
 pub use quarantine::{Quarantine, QuarantinedCoop};
 pub use read::Page;
 /// The query values the projection answers live in the domain (`relance_domain::query`).
@@ -78,6 +81,9 @@ pub struct Projection {
     states: Mutex<HashMap<CoopId, CoopState>>,
     /// Quarantined cooperatives (the `q` keys), read once at open.
     quarantined: Mutex<HashSet<CoopId>>,
+    /// The Merkle tree's compact state at the checkpoint (`merkle` module), replaced under
+    /// `apply_lock` after the batch that stored it.
+    merkle: Mutex<relance_tlog::CompactTree>,
 }
 
 impl Projection {
@@ -94,6 +100,7 @@ impl Projection {
             None => Summary::default(),
         };
         let (checkpoint, _) = watch::channel(checkpoint);
+        let merkle = Mutex::new(merkle::load(&tree)?);
         let mut quarantined = HashSet::new();
         for kv in tree.scan_prefix([b'q']) {
             let (k, _) = kv?;
@@ -109,6 +116,7 @@ impl Projection {
             apply_lock: Mutex::new(()),
             states: Mutex::new(HashMap::new()),
             quarantined: Mutex::new(quarantined),
+            merkle,
         }))
     }
 

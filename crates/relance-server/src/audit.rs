@@ -41,7 +41,7 @@ impl AuditService {
 
 impl AuditService {
     /// The node's projection once it has applied `min` (0: now).
-    async fn projection(&self, min: u64) -> Result<Arc<Projection>, tonic::Status> {
+    pub(crate) async fn projection(&self, min: u64) -> Result<Arc<Projection>, tonic::Status> {
         let Some(projection) = &self.projection else {
             return Err(refuse(
                 Rule::NotServedHere,
@@ -140,6 +140,29 @@ impl v1::audit_server::Audit for AuditService {
             heads.position,
             heads.chains,
         )))
+    }
+
+    async fn checkpoint(
+        &self,
+        r: Request<v1::TreeCheckpointRequest>,
+    ) -> Result<Response<v1::TreeCheckpointReply>, tonic::Status> {
+        self.tree_checkpoint(r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn inclusion_proof(
+        &self,
+        r: Request<v1::InclusionProofRequest>,
+    ) -> Result<Response<v1::InclusionProofReply>, tonic::Status> {
+        self.inclusion(r.into_inner()).await.map(Response::new)
+    }
+
+    async fn consistency_proof(
+        &self,
+        r: Request<v1::ConsistencyProofRequest>,
+    ) -> Result<Response<v1::ConsistencyProofReply>, tonic::Status> {
+        self.consistency(r.into_inner()).await.map(Response::new)
     }
 
     async fn digest(

@@ -11,6 +11,7 @@ mod node_status;
 mod principal;
 mod queries;
 mod status;
+mod tlog;
 
 pub use audit::AuditService;
 pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};

@@ -76,7 +76,7 @@ mod tests {
             | ValidityRange | MalformedRequest | PageTokenInvalid | RangeReversed => {
                 Code::InvalidArgument
             }
-            CooperativeNotRegistered | RetractUnknownEvent => Code::NotFound,
+            CooperativeNotRegistered | RetractUnknownEvent | PositionPastTree => Code::NotFound,
             AlreadyRegistered
             | AlreadyHalted
             | NotHalted

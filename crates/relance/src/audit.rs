@@ -29,13 +29,20 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             to,
             out: output,
             sign_key,
-        } => export_cmd(args, from, to, output, sign_key).await,
+            origin,
+        } => export_cmd(args, from, to, output, sign_key, &origin.origin).await,
         AuditCommand::Verify {
             file,
             live,
             checkpoints,
             public_key,
-        } => verify_cmd(args, file, live, checkpoints, public_key).await,
+            allow_unsigned_tail,
+            witness_keys,
+        } => {
+            let witness_keys = crate::tlog::witness_keys(&witness_keys)?;
+            let trusted = (public_key, allow_unsigned_tail, witness_keys);
+            verify_cmd(args, file, live, checkpoints, trusted).await
+        }
         AuditCommand::Replay {
             file,
             as_of,
@@ -46,9 +53,13 @@ pub async fn run(args: &ClientArgs, cmd: AuditCommand) -> Result<()> {
             out,
             every,
             min_position,
-        } => checkpoint_cmd(args, sign_key, out, every, min_position).await,
+            origin,
+        } => checkpoint_cmd(args, sign_key, out, every, min_position, &origin.origin).await,
         AuditCommand::Digest { min_position } => digest_cmd(args, min_position).await,
         AuditCommand::Keygen { out } => keygen_cmd(&out),
+        AuditCommand::Prove(a) => crate::tlog::prove(args, a).await,
+        AuditCommand::CheckProof(a) => crate::tlog::check_proof(a),
+        AuditCommand::Witness(a) => crate::tlog::witness(args, a).await,
     }
 }
 
@@ -59,6 +70,7 @@ async fn export_cmd(
     to: Option<u64>,
     output: Option<PathBuf>,
     sign_key: Option<PathBuf>,
+    origin: &str,
 ) -> Result<()> {
     let key = sign_key
         .as_deref()
@@ -70,7 +82,8 @@ async fn export_cmd(
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, key.as_ref()).await?;
+    let seal = Some((origin, key.as_ref()));
+    let (events, cp) = export(args, from, to.unwrap_or(0), &mut out, seal).await?;
     out.flush()?;
     eprintln!(
         "exported {events} events up to position {} ({} cooperatives){}{}",
@@ -94,25 +107,29 @@ async fn verify_cmd(
     file: Option<PathBuf>,
     live: bool,
     checkpoints: Vec<PathBuf>,
-    public_key: Option<String>,
+    // --public-key, --allow-unsigned-tail, --witness-key
+    (public_key, allow_unsigned_tail, witness_keys): (
+        Option<String>,
+        bool,
+        Vec<relance_audit::relance_tlog::CosignatureVerifier>,
+    ),
 ) -> Result<()> {
+    let (checkpoints, tree_checkpoints) = crate::tlog::read_checkpoints(&checkpoints)?;
     let options = VerifyOptions {
-        checkpoints: checkpoints
-            .iter()
-            .map(|p| read_checkpoints(p))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect(),
+        checkpoints,
+        tree_checkpoints,
+        witness_keys,
         trusted_key: public_key
             .as_deref()
             .map(relance_audit::parse_public_key)
             .transpose()?,
+        allow_unsigned_tail,
     };
     let mut progress = Progress::new("checked");
     let report = if live {
         let mut buf = Vec::new();
-        export(args, 1, 0, &mut buf, None).await?;
+        export_into(args, &mut buf).await?;
+        crate::tlog::live_consistency(args, &options.tree_checkpoints).await?;
         relance_audit::verify(&buf[..], &options, &mut progress)?
     } else {
         let path = file.context("a FILE or --live")?;
@@ -190,11 +207,15 @@ async fn checkpoint_cmd(
     out: Option<PathBuf>,
     every: Option<u64>,
     min_position: u64,
+    origin: &str,
 ) -> Result<()> {
     let key = relance_audit::read_signing_key(&sign_key)?;
     let mut c = Client::open(args).await?;
     loop {
         let cp = checkpoint(&mut c, &key, min_position).await?;
+        let (tree, size) =
+            crate::tlog::node_checkpoint(&mut c, Some(&key), origin, min_position).await?;
+        let lines = [tree, Line::Checkpoint(cp.clone())];
         match &out {
             Some(path) => {
                 let mut f = std::fs::OpenOptions::new()
@@ -202,14 +223,18 @@ async fn checkpoint_cmd(
                     .append(true)
                     .open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
-                relance_audit::write_line(&mut f, &Line::Checkpoint(cp.clone()))?;
+                for line in &lines {
+                    relance_audit::write_line(&mut f, line)?;
+                }
                 f.sync_all()?;
             }
-            None => relance_audit::write_line(
-                &mut std::io::stdout().lock(),
-                &Line::Checkpoint(cp.clone()),
-            )?,
+            None => {
+                for line in &lines {
+                    relance_audit::write_line(&mut std::io::stdout().lock(), line)?;
+                }
+            }
         }
+        eprintln!("tree checkpoint {origin}: size {size}");
         eprintln!(
             "checkpoint at position {}: {} chains, {} events, root {}",
             cp.position,
@@ -277,27 +302,6 @@ fn write_secret(path: &Path, seed: &str) -> Result<()> {
     Ok(())
 }
 
-/// Every `kind: checkpoint` line of a file: an earlier export, or the lines `relance audit
-/// checkpoint` appended.
-fn read_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut all = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.contains("\"checkpoint\"") {
-            if let Line::Checkpoint(cp) = relance_audit::parse_line(i + 1, line)
-                .with_context(|| path.display().to_string())?
-            {
-                all.push(cp);
-            }
-        }
-    }
-    if all.is_empty() {
-        bail!("{} holds no checkpoint line", path.display());
-    }
-    Ok(all)
-}
-
 /// One signed checkpoint of the node's chain heads.
 async fn checkpoint(
     c: &mut Client,
@@ -328,14 +332,21 @@ async fn checkpoint(
     Ok(cp)
 }
 
+/// The node's whole history as an export without closing checkpoints (the CLI's own, unsigned,
+/// would prove nothing to itself): what `verify --live` and the tree commands read.
+pub(crate) async fn export_into(args: &ClientArgs, out: &mut dyn Write) -> Result<()> {
+    export(args, 1, 0, out, None).await.map(|_| ())
+}
+
 /// Streams the node's history into `out` as an export; returns the event count and the
-/// closing checkpoint.
+/// closing checkpoint. `seal` (origin, key): end with the tree checkpoint and the per-chain
+/// checkpoint, signed with the key when given.
 async fn export(
     args: &ClientArgs,
     from: u64,
     to: u64,
     out: &mut dyn Write,
-    key: Option<&relance_audit::SigningKey>,
+    seal: Option<(&str, Option<&relance_audit::SigningKey>)>,
 ) -> Result<(u64, Checkpoint)> {
     let mut c = Client::open(args).await?;
     let mut stream = c
@@ -353,6 +364,8 @@ async fn export(
         }),
     )?;
     let mut builder = CheckpointBuilder::default();
+    // The tree covers the log from position 1: a partial export carries none.
+    let mut tree = (from <= 1).then(relance_audit::EventTree::new);
     let mut progress = Progress::new("exported");
     let mut n = 0u64;
     while let Some(record) = stream.next().await {
@@ -363,12 +376,22 @@ async fn export(
         let (envelope, position) = relance_proto::envelope_from_wire(wire)
             .context("the node sent an envelope relance cannot read")?;
         builder.add(position, &envelope);
+        if let Some(t) = &mut tree {
+            t.push(position, &envelope.event_id, envelope.hash.0)?;
+        }
         relance_audit::write_line(out, &Line::Event { position, envelope })?;
         n += 1;
         progress.tick(n, record.head.saturating_sub(from.max(1)) + 1);
     }
     progress.done();
     let mut cp = builder.finish();
+    let Some((origin, key)) = seal else {
+        return Ok((n, cp));
+    };
+    if let Some(t) = &tree {
+        let note = t.checkpoint(origin, key)?;
+        relance_audit::write_line(out, &Line::TlogCheckpoint { note })?;
+    }
     if let Some(key) = key {
         cp.sign(key);
     }
@@ -386,14 +409,7 @@ fn print_report(out: Output, report: &Report) -> Result<()> {
     match report.findings.first() {
         None => {
             if out == Output::Table {
-                println!(
-                    "intact: {} events, {} cooperatives, last position {}, {} checkpoint(s), {} signed",
-                    report.events,
-                    report.cooperatives,
-                    report.last_position,
-                    report.checkpoints,
-                    report.signed_checkpoints
-                );
+                println!("{}", report.summary());
             }
             Ok(())
         }

@@ -468,9 +468,11 @@ pub enum AuditCommand {
         /// File to write (default: standard output). (`--output` is the global table|json.)
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
-        /// Sign the closing checkpoint with this Ed25519 key file (see `relance audit keygen`).
+        /// Sign the closing checkpoints with this Ed25519 key file (see `relance audit keygen`).
         #[arg(long, env = "RELANCE_AUDIT_KEY")]
         sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        origin: crate::tlog::OriginArg,
     },
     /// Check an export (or the live history with --live): every chain, order and checkpoint.
     /// Exits non-zero naming the first bad event.
@@ -485,10 +487,26 @@ pub enum AuditCommand {
         /// export); repeatable.
         #[arg(long = "checkpoint")]
         checkpoints: Vec<PathBuf>,
-        /// Ed25519 public key (64 hex characters) every checkpoint must be signed with.
+        /// Ed25519 public key (64 hex characters) every checkpoint must be signed with; the
+        /// export's last position must then be covered by a checkpoint signed with it.
         #[arg(long, env = "RELANCE_AUDIT_PUBLIC_KEY")]
         public_key: Option<String>,
+        /// With --public-key, accept events past the last signed checkpoint (reported as not
+        /// proven complete) instead of failing with `unsigned_tail`.
+        #[arg(long, requires = "public_key")]
+        allow_unsigned_tail: bool,
+        /// Require a cosignature from this witness (its vkey) on a tree checkpoint matching the
+        /// export (pass the cosigned checkpoint with --checkpoint); repeatable.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
     },
+    /// Print an inclusion proof (or a consistency proof) under a tree checkpoint, as one JSON
+    /// line carrying that checkpoint.
+    Prove(crate::tlog::ProveArgs),
+    /// Check proofs offline, and that their checkpoint is signed with the log's key.
+    CheckProof(crate::tlog::CheckProofArgs),
+    /// Cosign a tree checkpoint if it extends the one this witness accepted last.
+    Witness(crate::tlog::WitnessArgs),
     /// Rebuild the projection offline from an export alone; print the summary and the digest.
     Replay {
         file: PathBuf,
@@ -514,6 +532,8 @@ pub enum AuditCommand {
         /// Wait until the node has applied this position.
         #[arg(long, default_value_t = 0)]
         min_position: u64,
+        #[command(flatten)]
+        origin: crate::tlog::OriginArg,
     },
     /// The live projection's digest and the position it was taken at.
     Digest {

@@ -14,6 +14,7 @@ mod output;
 mod progress;
 mod serve;
 mod time;
+mod tlog;
 mod token;
 
 /// mimalloc: the projection and the audit spent a third of their time in glibc's malloc.

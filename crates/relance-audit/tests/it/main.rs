@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod coverage;
+mod tree;
+
 use relance_audit::{
     replay, verify, write_line, CheckpointBuilder, Damage, ExportHeader, Line, Report, SigningKey,
     Until, VerifyOptions, FORMAT,
@@ -166,11 +169,23 @@ fn an_event_appended_to_a_chain_is_caught_by_the_checkpoint_only() {
     let Line::Checkpoint(cp) = relance_audit::parse_line(1, &cp_line).unwrap() else {
         panic!()
     };
-    let options = VerifyOptions {
+    let mut options = VerifyOptions {
         checkpoints: vec![cp.clone()],
         trusted_key: Some(key(1).verifying_key()),
+        allow_unsigned_tail: true,
+        ..Default::default()
     };
     assert!(check(&bytes, &options).intact());
+    // …but only when the auditor accepts an unsigned tail: position 7 is signed by nobody.
+    options.allow_unsigned_tail = false;
+    let report = check(&bytes, &options);
+    assert_eq!(
+        (report.findings[0].kind, report.findings[0].position),
+        (Damage::UnsignedTail, 7),
+        "{:?}",
+        report.findings
+    );
+    options.allow_unsigned_tail = true;
     // The same forged event given position 6 (inside the checkpoint) is an insertion.
     let mut h2 = history();
     h2[5].0 = 5;
@@ -311,6 +326,21 @@ fn the_projection_quarantines_a_cooperative_whose_chain_breaks() {
     assert!(projection.quarantine("B-1").unwrap().is_none());
     assert_eq!(projection.checkpoint(), 6);
     assert_eq!(projection.quarantined().unwrap().len(), 1);
+    // The Merkle tree is over the log: the altered event is a leaf like the others, so a proof
+    // of what the log holds at position 4 can still be given.
+    let leaves: Vec<[u8; 32]> = h
+        .iter()
+        .map(|(_, e)| relance_tlog::leaf_hash(&e.hash.0))
+        .collect();
+    let head = projection.tree_head().unwrap();
+    assert_eq!(
+        (head.size, head.root),
+        (6, relance_tlog::root_from_leaf_hashes(&leaves))
+    );
+    assert_eq!(
+        projection.inclusion_proof(4, 0).unwrap().leaf_hash,
+        leaves[3]
+    );
 
     // A version gap (an event missing from the log) quarantines too.
     let dir = tempfile::tempdir().unwrap();

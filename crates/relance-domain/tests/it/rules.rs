@@ -21,7 +21,7 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         CooperativeIdFormat | RequiredField | TextTooLong | ControlCharacter | InvalidDate
         | InvalidEnum | AmountNegative | AmountTooLarge | NumberTooLarge | CapacityRange
         | ValidityRange | MalformedRequest | PageTokenInvalid | RangeReversed => InvalidArgument,
-        CooperativeNotRegistered | RetractUnknownEvent => NotFound,
+        CooperativeNotRegistered | RetractUnknownEvent | PositionPastTree => NotFound,
         AlreadyRegistered
         | AlreadyHalted
         | NotHalted

@@ -1,0 +1,207 @@
+//! The transparency log kept with the views: the RFC 9162 Merkle tree of every event's `hash`
+//! in position order (leaf `i` = the event at position `i + 1`, quarantined ones included: the
+//! tree is over the log, not the views). Its O(log n) state (`m:tree`) and the nodes proofs
+//! need (`t` + node id: every leaf and every perfect subtree of 16 leaves or more, about 36
+//! bytes an event) are written in the batch that moves the checkpoint, so the tree is always
+//! the tree of exactly the checkpoint. Like any view it is rebuilt by replaying the log.
+
+use relance_domain::Hash;
+use relance_tlog::{
+    prove_consistency, prove_inclusion, subtree_hash, CompactTree, NodeId, NodeSource,
+};
+
+use crate::{poisoned, Projection, ProjectionError};
+
+/// The tree's compact state (size and peaks).
+pub(crate) const TREE_KEY: &[u8] = b"m:tree";
+/// Prefix of a persisted node: `t` + [`NodeId::key`].
+const NODE_PREFIX: u8 = b't';
+
+/// Is this key part of the tree (left out of the views' digest)?
+pub(crate) fn is_tree_key(key: &[u8]) -> bool {
+    key == TREE_KEY || key.first() == Some(&NODE_PREFIX)
+}
+
+fn node_key(id: NodeId) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = NODE_PREFIX;
+    k[1..].copy_from_slice(&id.key());
+    k
+}
+
+/// The tree's state as stored (empty when none is).
+pub(crate) fn load(tree: &sled::Tree) -> Result<CompactTree, ProjectionError> {
+    match tree.get(TREE_KEY)? {
+        None => Ok(CompactTree::new()),
+        Some(v) => CompactTree::decode(&v)
+            .map_err(|e| ProjectionError::Internal(format!("the stored Merkle tree state: {e}"))),
+    }
+}
+
+/// Extends `state` with the events of a batch (position, hash), in order, writing the new
+/// nodes and state into `batch`. A position that is not the next leaf stops the tree there,
+/// logged: proofs stay right for the prefix.
+pub(crate) fn extend(state: &mut CompactTree, events: &[(u64, Hash)], batch: &mut sled::Batch) {
+    let before = state.size();
+    for (position, hash) in events {
+        if *position != state.size() + 1 {
+            // Both logs number positions without gaps; a gap comes from replaying part of an
+            // export (`audit replay --as-of`, an export from --from > 1), where no proof is
+            // asked of the tree.
+            tracing::info!(
+                position,
+                tree_size = state.size(),
+                "a position is skipped: the Merkle tree stops here"
+            );
+            break;
+        }
+        for (id, node) in state.push(relance_tlog::leaf_hash(&hash.0)) {
+            batch.insert(&node_key(id)[..], &node[..]);
+        }
+    }
+    if state.size() != before {
+        batch.insert(TREE_KEY, state.encode());
+    }
+}
+
+/// The persisted nodes, read from sled.
+struct Nodes<'a>(&'a sled::Tree);
+
+impl NodeSource for Nodes<'_> {
+    type Error = sled::Error;
+    fn node(&self, id: NodeId) -> Result<Option<[u8; 32]>, sled::Error> {
+        Ok(self
+            .0
+            .get(node_key(id))?
+            .and_then(|v| v.as_ref().try_into().ok()))
+    }
+}
+
+/// Why the projection cannot give a proof.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    #[error("position {position} is past the tree of {size} events")]
+    PastTheTree { position: u64, size: u64 },
+    #[error("tree size {asked} is past the tree of {size} events")]
+    SizePastTheTree { asked: u64, size: u64 },
+    #[error("tree size {old} is larger than {new}")]
+    SizesDecrease { old: u64, new: u64 },
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+}
+
+/// The tree's size and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: [u8; 32],
+}
+
+/// An inclusion proof, with the leaf hash (SHA-256(0x00 ‖ the event's hash)) and the tree's
+/// root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    pub position: u64,
+    pub leaf_hash: [u8; 32],
+    pub head: TreeHead,
+    pub path: Vec<[u8; 32]>,
+}
+
+/// A consistency proof between two tree heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consistency {
+    pub old: TreeHead,
+    pub new: TreeHead,
+    pub path: Vec<[u8; 32]>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ProjectionError {
+    ProjectionError::Internal(format!("Merkle tree: {e}"))
+}
+
+impl Projection {
+    /// The tree's size and root now (its size is the checkpoint unless the log had a gap).
+    pub fn tree_head(&self) -> Result<TreeHead, ProjectionError> {
+        let state = self.merkle.lock().map_err(|_| poisoned("Merkle tree"))?;
+        Ok(TreeHead {
+            size: state.size(),
+            root: state.root(),
+        })
+    }
+
+    /// [`tree_head`](Self::tree_head) and the checkpoint, with no batch in between.
+    pub fn tree_head_at_checkpoint(&self) -> Result<(TreeHead, u64), ProjectionError> {
+        let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
+        Ok((self.tree_head()?, self.checkpoint()))
+    }
+
+    /// The head of the tree of `size` leaves (0: the current tree).
+    fn head_of(&self, size: u64) -> Result<TreeHead, ProofError> {
+        let now = self.tree_head()?;
+        match size {
+            0 => Ok(now),
+            s if s > now.size => Err(ProofError::SizePastTheTree {
+                asked: s,
+                size: now.size,
+            }),
+            s => Ok(TreeHead {
+                size: s,
+                root: subtree_hash(&Nodes(&self.tree), 0, s).map_err(internal)?,
+            }),
+        }
+    }
+
+    /// The inclusion proof of the event at `position` in the tree of `size` leaves (0: the
+    /// current tree).
+    pub fn inclusion_proof(&self, position: u64, size: u64) -> Result<Inclusion, ProofError> {
+        let head = self.head_of(size)?;
+        if position == 0 || position > head.size {
+            return Err(ProofError::PastTheTree {
+                position,
+                size: head.size,
+            });
+        }
+        let nodes = Nodes(&self.tree);
+        let proof = prove_inclusion(&nodes, position - 1, head.size).map_err(internal)?;
+        let leaf_hash = nodes
+            .node(NodeId::leaf(position - 1))
+            .map_err(ProjectionError::from)?
+            .ok_or_else(|| internal(format!("leaf {} is not stored", position - 1)))?;
+        Ok(Inclusion {
+            position,
+            leaf_hash,
+            head,
+            path: proof.path,
+        })
+    }
+
+    /// The consistency proof from the tree of `old_size` leaves to the tree of `new_size`
+    /// (0: the current tree).
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Consistency, ProofError> {
+        let new = self.head_of(new_size)?;
+        if old_size > new.size {
+            return Err(ProofError::SizesDecrease {
+                old: old_size,
+                new: new.size,
+            });
+        }
+        let old = if old_size == 0 {
+            TreeHead {
+                size: 0,
+                root: relance_tlog::empty_root(),
+            }
+        } else {
+            self.head_of(old_size)?
+        };
+        let proof = prove_consistency(&Nodes(&self.tree), old.size, new.size).map_err(internal)?;
+        Ok(Consistency {
+            old,
+            new,
+            path: proof.path,
+        })
+    }
+}
