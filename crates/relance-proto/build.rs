@@ -23,22 +23,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .type_attribute(".relance.v1", "#[derive(serde::Serialize)]");
-    let enum_fields = [
-        ("CooperativeRegistered.sector", "sector"),
-        ("CooperativeView.sector", "sector"),
-        ("ActivityHalted.scope", "scope"),
-        ("HaltPeriod.scope", "scope"),
-        ("SupportGranted.kind", "support_kind"),
-        ("SupportLine.kind", "support_kind"),
-        ("SupportTotal.kind", "support_kind"),
-        ("SalesChannelOpened.channel", "channel"),
-        ("SalesChannelOpened.standing", "standing"),
-    ];
-    for (field, with) in enum_fields {
-        cfg = cfg.field_attribute(
-            format!(".relance.v1.{field}"),
-            format!("#[serde(serialize_with = \"crate::json::{with}\")]"),
-        );
+    // Every enum-typed field serialises by name: found in the descriptors, so a new enum field
+    // needs no edit here, and a new enum type fails the build until it has a serializer.
+    for file in &fds.file {
+        for message in &file.message_type {
+            for field in &message.field {
+                let Some(enum_type) = field
+                    .type_name
+                    .as_deref()
+                    .filter(|_| field.r#type == Some(14))
+                else {
+                    continue;
+                };
+                let with = match enum_type {
+                    ".relance.v1.Sector" => "sector",
+                    ".relance.v1.HaltScope" => "scope",
+                    ".relance.v1.SupportKind" => "support_kind",
+                    ".relance.v1.ChannelKind" => "channel",
+                    ".relance.v1.Standing" => "standing",
+                    other => {
+                        return Err(format!(
+                            "enum {other} has no JSON serializer in build.rs (crate::json)"
+                        )
+                        .into())
+                    }
+                };
+                cfg = cfg.field_attribute(
+                    format!(".relance.v1.{}.{}", message.name(), field.name()),
+                    format!("#[serde(serialize_with = \"crate::json::{with}\")]"),
+                );
+            }
+        }
     }
     for field in [
         "Envelope.prev_hash",

@@ -63,19 +63,34 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event type's name, in the order of the variants. relance-proto's tests check it
+    /// against the published schema's `Envelope.event` oneof, so a type added there and not
+    /// here (or in `type_name`) fails them.
+    pub const TYPE_NAMES: &'static [&'static str] = &[
+        "CooperativeRegistered",
+        "ActivityHalted",
+        "ReorientationDeclared",
+        "AuthorizationObtained",
+        "SupportGranted",
+        "SalesChannelOpened",
+        "ActivityResumed",
+        "HeadcountReported",
+        "EventRetracted",
+    ];
+
     /// The type name, as written in headers and exports.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Event::CooperativeRegistered(_) => "CooperativeRegistered",
-            Event::ActivityHalted(_) => "ActivityHalted",
-            Event::ReorientationDeclared(_) => "ReorientationDeclared",
-            Event::AuthorizationObtained(_) => "AuthorizationObtained",
-            Event::SupportGranted(_) => "SupportGranted",
-            Event::SalesChannelOpened(_) => "SalesChannelOpened",
-            Event::ActivityResumed(_) => "ActivityResumed",
-            Event::HeadcountReported(_) => "HeadcountReported",
-            Event::EventRetracted(_) => "EventRetracted",
-        }
+        Self::TYPE_NAMES[match self {
+            Event::CooperativeRegistered(_) => 0,
+            Event::ActivityHalted(_) => 1,
+            Event::ReorientationDeclared(_) => 2,
+            Event::AuthorizationObtained(_) => 3,
+            Event::SupportGranted(_) => 4,
+            Event::SalesChannelOpened(_) => 5,
+            Event::ActivityResumed(_) => 6,
+            Event::HeadcountReported(_) => 7,
+            Event::EventRetracted(_) => 8,
+        }]
     }
 
     /// The business date the fact is about; `None` for a retraction (it is about another event).

@@ -480,6 +480,26 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<d::Envelope, DecodeError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_domain_names_every_event_type_of_the_published_envelope_oneof() {
+        use prost::Message as _;
+        let fds = prost_types::FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set");
+        let envelope = fds
+            .file
+            .iter()
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == "Envelope")
+            .expect("Envelope");
+        let in_oneof: Vec<&str> = envelope
+            .field
+            .iter()
+            .filter(|f| f.oneof_index.is_some())
+            .map(|f| f.type_name().trim_start_matches(".relance.v1."))
+            .collect();
+        assert_eq!(in_oneof, d::Event::TYPE_NAMES);
+    }
+
     fn sample() -> d::Envelope {
         let mut env = d::Envelope {
             event_id: "0190a0a0-0000-7000-8000-000000000001".into(),

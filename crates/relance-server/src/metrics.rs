@@ -126,19 +126,9 @@ impl Metrics {
             insecure_transport.clone(),
         );
         // Every command type shows from the start (at 0), not only once one has been handled.
-        for command in [
-            "CooperativeRegistered",
-            "ActivityHalted",
-            "ReorientationDeclared",
-            "AuthorizationObtained",
-            "SupportGranted",
-            "SalesChannelOpened",
-            "ActivityResumed",
-            "HeadcountReported",
-            "EventRetracted",
-        ] {
+        for command in relance_domain::Event::TYPE_NAMES {
             let _zero = commands.get_or_create(&CommandLabels {
-                command: command.to_owned(),
+                command: (*command).to_owned(),
                 outcome: "accepted".to_owned(),
             });
         }

@@ -335,3 +335,26 @@ async fn history(args: &ClientArgs, c: &mut Client, id: String) -> Result<()> {
         .into_inner();
     output::history(args.output, &h)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Each event type has a `relance coop` subcommand that records it (its help names the
+    /// type): a type added to the domain without one fails here.
+    #[test]
+    fn every_event_type_has_a_coop_subcommand() {
+        let cli = crate::cli::Cli::command();
+        let coop = cli.find_subcommand("coop").expect("coop subcommand");
+        for name in relance_domain::Event::TYPE_NAMES {
+            let recorded_by = coop.get_subcommands().find(|c| {
+                c.get_about()
+                    .is_some_and(|about| about.to_string().contains(&format!("({name})")))
+            });
+            assert!(
+                recorded_by.is_some(),
+                "no `relance coop` subcommand records {name}"
+            );
+        }
+    }
+}
