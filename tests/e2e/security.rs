@@ -200,7 +200,7 @@ async fn every_role_and_every_rpc_get_exactly_what_the_permission_table_declares
         }
     }
     assert_eq!(checked, rpcs.len() * 6);
-    // The table itself says what DESIGN.md says.
+    // The table itself says what docs/design.md says.
     let granted = |role: Role, path: &str| role.grants(permission(path).expect("declared"));
     assert!(granted(
         Role::Prefecture,

@@ -47,7 +47,7 @@ pub struct Recorded {
     pub envelope: Envelope,
 }
 
-/// The facts, one variant per event type of DESIGN.md.
+/// The facts, one variant per event type of docs/design.md "Events".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {

@@ -17,7 +17,7 @@ use tonic::Status;
 
 use crate::status::refuse;
 
-/// A role of DESIGN.md "Security".
+/// A role of docs/design.md "Security".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

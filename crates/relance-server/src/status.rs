@@ -127,6 +127,27 @@ mod tests {
     }
 
     #[test]
+    fn docs_design_lists_every_rule_with_its_code() {
+        let doc = include_str!("../../../docs/design.md");
+        for &rule in Rule::ALL {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", rule.name())))
+                .unwrap_or_else(|| panic!("docs/design.md does not list {rule}"));
+            let code = format!("{:?}", expected(rule));
+            let screaming: String = code
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                    sep.into_iter().chain(std::iter::once(c.to_ascii_uppercase()))
+                })
+                .collect();
+            assert!(row.contains(&screaming), "{rule}: {row} (expected {screaming})");
+        }
+    }
+
+    #[test]
     fn rule_names_are_unique_and_parse_back() {
         let mut names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
         names.sort_unstable();

@@ -416,7 +416,7 @@ fn business_date(cmd: &Command) -> Option<Date> {
     }
 }
 
-/// Every rule the command breaks, by the oracle's reading of DESIGN.md.
+/// Every rule the command breaks, by the oracle's reading of docs/design.md.
 fn broken_rules(model: &Model, cmd: &Command, ctx: &Context) -> Vec<Rule> {
     let today = Date::from_unix_ms(ctx.recorded_at_ms);
     let mut broken = Vec::new();
