@@ -8,7 +8,7 @@
 //!
 //! Modules: `keys` (key layout), `apply` (prepare and apply batches), `quarantine` (broken
 //! chains), `read` (get, list, summary, history), `time_travel` (state and summary at a past
-//! point), `digest` (digest and chain heads), `follow` (the [`run`] loop).
+//! point), `series` (counters per business day), `digest` (digest and chain heads), `follow` (the [`run`] loop).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -25,6 +25,7 @@ mod follow;
 mod keys;
 mod quarantine;
 mod read;
+mod series;
 mod time_travel;
 
 pub use apply::{Prepared, PreparedBatch};
@@ -32,6 +33,7 @@ pub use digest::{ChainHead, DigestAt, Heads};
 pub use follow::run;
 pub use quarantine::{Quarantine, QuarantinedCoop};
 pub use read::{Filter, HistoryItem, Page, Retraction};
+pub use series::{Bucket, SeriesPoint, MAX_BUCKETS};
 pub use time_travel::{AsOf, SummaryAt};
 
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};

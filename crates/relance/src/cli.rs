@@ -121,6 +121,20 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics on http://HOST:PORT/metrics.
     #[arg(long, env = "RELANCE_METRICS")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// The read-only dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// Serve the dashboard on http://HOST:PORT/ (a process that serves queries; loopback only
+    /// without --auth).
+    #[arg(long = "web", env = "RELANCE_WEB")]
+    pub addr: Option<SocketAddr>,
+    /// The dashboard is reached through TLS (a reverse proxy): mark its session cookie Secure.
+    #[arg(long, env = "RELANCE_WEB_BEHIND_TLS")]
+    pub web_behind_tls: bool,
 }
 
 /// Who may call, and over what.
@@ -177,6 +191,10 @@ pub struct DemoArgs {
     /// relance-demo.v1.coop.*, so it never mixes with real events; a rerun is idempotent).
     #[arg(long, env = "RELANCE_NATS")]
     pub nats: Option<String>,
+    /// Keep the demo's node running with the dashboard on http://HOST:PORT/ (loopback) until
+    /// Ctrl-C.
+    #[arg(long = "web")]
+    pub web: Option<SocketAddr>,
 }
 
 /// Options every write takes.

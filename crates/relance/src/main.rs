@@ -15,6 +15,7 @@ mod progress;
 mod serve;
 mod time;
 mod token;
+mod web;
 
 /// mimalloc: the projection and the audit spent a third of their time in glibc's malloc.
 #[global_allocator]

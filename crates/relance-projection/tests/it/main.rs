@@ -12,6 +12,7 @@ mod heads;
 mod history;
 mod listing;
 mod replay;
+mod series;
 mod stream;
 mod summary;
 
