@@ -9,3 +9,4 @@ mod failover;
 mod operations;
 mod partner;
 mod security;
+mod web;

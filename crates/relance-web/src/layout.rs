@@ -23,6 +23,7 @@ pub fn page(ctx: &Ctx, title: &str, body: Markup) -> Response {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (l.t("site.name")) }
                 link rel="stylesheet" href="/static/style.css";
+                link rel="icon" type="image/svg+xml" href="/favicon.ico";
             }
             body {
                 header.top {

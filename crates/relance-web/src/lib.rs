@@ -110,6 +110,7 @@ pub fn router(web: Web) -> Router {
         .route("/logout", post(session::logout))
         .route("/lang", get(session::set_lang))
         .route("/static/style.css", get(style))
+        .route("/favicon.ico", get(favicon))
         .fallback(|| async { WebError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
@@ -123,6 +124,18 @@ async fn style() -> Response {
             (header::CACHE_CONTROL, "max-age=3600"),
         ],
         include_str!("../assets/style.css"),
+    )
+        .into_response()
+}
+
+/// The site's icon (SVG), so browsers find one where they look.
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        include_str!("../assets/favicon.svg"),
     )
         .into_response()
 }

@@ -130,9 +130,16 @@ impl Ctx {
     }
 }
 
-/// Percent-encodes a query value.
+/// What a path segment or a query value keeps unencoded (RFC 3986's unreserved characters).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a path segment or a query value.
 pub fn encode(v: &str) -> String {
-    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(v, COMPONENT).to_string()
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -253,43 +253,7 @@ impl Tables {
                 ]);
             }
         }
-        let period = l.t("col.period");
-        let mut events = Table::new(
-            "events",
-            l.t("chart.events"),
-            &[
-                period,
-                l.t("series.halts"),
-                l.t("series.resumptions"),
-                l.t("series.reorientations"),
-            ],
-        );
-        let mut idled = Table::new(
-            "idled",
-            l.t("chart.idled"),
-            &[period, l.t("series.workers_idled")],
-        );
-        let mut granted = Table::new(
-            "granted",
-            l.t("chart.support"),
-            &[period, l.t("col.grants"), l.t("col.amount")],
-        );
-        for (p, name) in points.iter().zip(labels) {
-            events.rows.push(vec![
-                Cell::text(name),
-                Cell::int(l, p.halts),
-                Cell::int(l, p.resumptions),
-                Cell::int(l, p.reorientations),
-            ]);
-            idled
-                .rows
-                .push(vec![Cell::text(name), Cell::int(l, p.workers_idled)]);
-            granted.rows.push(vec![
-                Cell::text(name),
-                Cell::int(l, p.support_grants),
-                Cell::mad(l, p.support_centimes),
-            ]);
-        }
+        let (events, idled, granted) = series_tables(l, points, labels);
         Self {
             figures,
             sectors,
@@ -312,4 +276,46 @@ impl Tables {
             &self.granted,
         ]
     }
+}
+
+/// The tables of the three charts.
+fn series_tables(l: Lang, points: &[SeriesPoint], labels: &[String]) -> (Table, Table, Table) {
+    let period = l.t("col.period");
+    let mut events = Table::new(
+        "events",
+        l.t("chart.events"),
+        &[
+            period,
+            l.t("series.halts"),
+            l.t("series.resumptions"),
+            l.t("series.reorientations"),
+        ],
+    );
+    let mut idled = Table::new(
+        "idled",
+        l.t("chart.idled"),
+        &[period, l.t("series.workers_idled")],
+    );
+    let mut granted = Table::new(
+        "granted",
+        l.t("chart.support"),
+        &[period, l.t("col.grants"), l.t("col.amount")],
+    );
+    for (p, name) in points.iter().zip(labels) {
+        events.rows.push(vec![
+            Cell::text(name),
+            Cell::int(l, p.halts),
+            Cell::int(l, p.resumptions),
+            Cell::int(l, p.reorientations),
+        ]);
+        idled
+            .rows
+            .push(vec![Cell::text(name), Cell::int(l, p.workers_idled)]);
+        granted.rows.push(vec![
+            Cell::text(name),
+            Cell::int(l, p.support_grants),
+            Cell::mad(l, p.support_centimes),
+        ]);
+    }
+    (events, idled, granted)
 }
