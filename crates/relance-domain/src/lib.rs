@@ -12,6 +12,7 @@ mod event;
 mod hash;
 mod ids;
 mod rejection;
+mod series;
 mod state;
 mod summary;
 
@@ -26,6 +27,7 @@ pub use event::{
 pub use hash::{canonical_bytes, canonical_json, chain_hash, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};
 pub use rejection::{Rejection, RejectionKind, Rule};
+pub use series::{Bucket, SeriesPoint};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};
 pub use summary::Summary;
 

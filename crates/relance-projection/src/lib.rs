@@ -33,7 +33,8 @@ pub use digest::{ChainHead, DigestAt, Heads};
 pub use follow::run;
 pub use quarantine::{Quarantine, QuarantinedCoop};
 pub use read::{Filter, HistoryItem, Page, Retraction};
-pub use series::{Bucket, SeriesPoint, MAX_BUCKETS};
+pub use relance_domain::{Bucket, SeriesPoint};
+pub use series::MAX_BUCKETS;
 pub use time_travel::{AsOf, SummaryAt};
 
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};

@@ -17,5 +17,7 @@ pub const CONTENT_TYPE: &str = "application/protobuf; proto=relance.v1.Envelope"
 
 mod convert;
 pub mod json;
+mod series;
 
 pub use convert::*;
+pub use series::{series_query_from_wire, series_to_wire, SeriesQuery, MAX_SERIES_BUCKETS};

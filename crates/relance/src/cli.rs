@@ -87,8 +87,9 @@ pub enum Command {
     /// Record facts about a cooperative, or read one.
     #[command(subcommand)]
     Coop(CoopCommand),
-    /// Print the province summary (now, or as known at a past point with --as-of/--position).
-    Summary(AtArgs),
+    /// Print the province summary (now, or as known at a past point with --as-of/--position),
+    /// or with --series its counts per day, week or month between --from and --to.
+    Summary(SummaryArgs),
     /// Export, verify and replay the history; compare digests.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -427,6 +428,30 @@ pub struct AtArgs {
     /// Stream position the knowledge is taken at (instead of a recorded time).
     #[arg(long)]
     pub position: Option<u64>,
+}
+
+/// `relance summary`: the summary, or a time series.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub at: AtArgs,
+    /// Print counts per bucket instead: halts, resumptions, reorientations, workers idled,
+    /// support granted.
+    #[arg(long, value_enum, conflicts_with_all = ["as_of", "position"], requires_all = ["from", "to"])]
+    pub series: Option<SeriesBucket>,
+    /// First business day of the series (YYYY-MM-DD).
+    #[arg(long, requires = "series")]
+    pub from: Option<String>,
+    /// Last business day of the series (YYYY-MM-DD).
+    #[arg(long, requires = "series")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeriesBucket {
+    Day,
+    Week,
+    Month,
 }
 
 #[derive(Debug, Subcommand)]
