@@ -92,12 +92,13 @@ impl Ctx {
         }
     }
 
-    /// `Ok` when the caller may `p`; else the login page (anonymous) or a refusal.
-    pub fn require(&self, p: Permission) -> Result<(), Response> {
+    /// `None` when the caller may `p`; else the answer instead of the page: the login page
+    /// (anonymous) or a refusal.
+    pub fn refusal(&self, p: Permission) -> Option<Response> {
         if self.may(p) {
-            return Ok(());
+            return None;
         }
-        Err(match self.who {
+        Some(match self.who {
             Who::Anonymous => Redirect::to("/login").into_response(),
             _ => {
                 let mut r = layout::page(

@@ -24,7 +24,7 @@ pub async fn page(
     ctx: Ctx,
     axum::extract::Query(q): axum::extract::Query<Params>,
 ) -> Result<Response, WebError> {
-    if let Err(r) = ctx.require(Permission::Audit) {
+    if let Some(r) = ctx.refusal(Permission::Audit) {
         return Ok(r);
     }
     let l = ctx.lang;
@@ -93,7 +93,7 @@ const CHUNK: usize = 1000;
 
 /// The whole log as an audit export (JSON Lines), streamed a chunk at a time.
 pub async fn export(State(web): State<Web>, ctx: Ctx) -> Result<Response, WebError> {
-    if let Err(r) = ctx.require(Permission::Audit) {
+    if let Some(r) = ctx.refusal(Permission::Audit) {
         return Ok(r);
     }
     let Some(log) = web.log.clone() else {

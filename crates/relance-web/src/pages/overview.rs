@@ -33,7 +33,7 @@ pub async fn page(
     ctx: Ctx,
     Query(q): Query<Params>,
 ) -> Result<Response, WebError> {
-    if let Err(r) = ctx.require(Permission::Read) {
+    if let Some(r) = ctx.refusal(Permission::Read) {
         return Ok(r);
     }
     let l = ctx.lang;
