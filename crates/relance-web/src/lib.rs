@@ -28,6 +28,8 @@ mod layout;
 mod pages;
 mod session;
 mod table;
+#[cfg(test)]
+mod tests;
 
 pub use session::Sessions;
 
