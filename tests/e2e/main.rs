@@ -12,3 +12,4 @@ mod partner;
 mod reflection;
 mod security;
 mod transport;
+mod web;

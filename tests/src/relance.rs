@@ -38,6 +38,8 @@ pub fn relance_bin() -> PathBuf {
 pub struct RelanceProcess {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// Where the dashboard listens, when started with `--web`.
+    pub web: Option<SocketAddr>,
     /// Everything the process wrote on stderr (its log), for failure messages.
     pub log: Arc<Mutex<Vec<String>>>,
 }
@@ -83,8 +85,13 @@ impl RelanceProcess {
                 }
             }
         });
+        let mut web = None;
         let addr = tokio::time::timeout(READY_WITHIN, async {
             while let Some(line) = rx.recv().await {
+                // `--web` prints its address before the gRPC one.
+                if let Some(a) = line.strip_prefix("relance web on http://") {
+                    web = a.trim().trim_end_matches('/').parse::<SocketAddr>().ok();
+                }
                 if let Some(a) = line.strip_prefix("relance listening on ") {
                     return a.trim().parse::<SocketAddr>().ok();
                 }
@@ -97,6 +104,7 @@ impl RelanceProcess {
         let mut process = Self {
             child: Some(child),
             addr: "127.0.0.1:1".parse().unwrap(),
+            web,
             log,
         };
         match addr {

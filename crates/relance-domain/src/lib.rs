@@ -13,6 +13,7 @@ mod hash;
 mod ids;
 pub mod query;
 mod rejection;
+mod series;
 mod state;
 mod summary;
 
@@ -28,6 +29,7 @@ pub use hash::{canonical_bytes, canonical_json, chain_hash, link_break, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};
 pub use query::{timeline, AsOf, ChainHead, Filter, HistoryItem, Retraction};
 pub use rejection::{Rejection, RejectionKind, Rule};
+pub use series::{Bucket, SeriesPoint};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};
 pub use summary::Summary;
 

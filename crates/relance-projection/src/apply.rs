@@ -11,6 +11,7 @@ use crate::keys::{
     CHECKPOINT_KEY, SUMMARY_KEY,
 };
 use crate::quarantine::{chain_break, Quarantine};
+use crate::series::SeriesDelta;
 use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
 
 /// An event decoded and hashed, ready to be applied (see [`Projection::prepare`]).
@@ -120,6 +121,7 @@ impl Projection {
             .lock()
             .map_err(|_| poisoned("quarantined set"))?
             .clone();
+        let mut series = SeriesDelta::default();
         let mut batch = sled::Batch::default();
         for prepared in events {
             let rec = &prepared.recorded;
@@ -132,6 +134,9 @@ impl Projection {
             if !after.contains_key(id) {
                 let current = self.take_state(id)?;
                 summary.replace(current.as_ref(), None);
+                if let Some(c) = &current {
+                    series.change(c, -1);
+                }
                 old_keys.insert(
                     id.clone(),
                     current.as_ref().map(index_entries).unwrap_or_default(),
@@ -172,6 +177,10 @@ impl Projection {
             );
         }
         write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
+        for s in after.values().flatten() {
+            series.change(s, 1);
+        }
+        series.write(&self.tree, &mut batch)?;
         batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
         let mut merkle = self
             .merkle

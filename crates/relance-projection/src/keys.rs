@@ -5,10 +5,12 @@
 //! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
 //! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes
 //! - `q` + cooperative id → [`Quarantine`](crate::Quarantine) as JSON, when its hash chain broke
+//! - `d` + business day (days since 1970-01-01 as i32, sign bit flipped, BE) → six i64 BE:
+//!   the day's counters (`series`)
 //! - `m:checkpoint` → position (u64 BE) of the last applied event
 //! - `m:summary` → the province [`Summary`](relance_domain::Summary) as JSON
 
-use relance_domain::{CoopState, Recorded};
+use relance_domain::{CoopState, Date, Recorded};
 
 use crate::ProjectionError;
 
@@ -16,6 +18,29 @@ use crate::ProjectionError;
 pub(crate) const CHECKPOINT_KEY: &[u8] = b"m:checkpoint";
 /// The province summary.
 pub(crate) const SUMMARY_KEY: &[u8] = b"m:summary";
+
+/// The first byte of the day counters' keys.
+const SERIES_PREFIX: u8 = b'd';
+
+/// The counters of one business day; keys sort by day.
+pub(crate) fn series_key(day: Date) -> Vec<u8> {
+    let n = (day.days() as u32) ^ 0x8000_0000;
+    let mut k = vec![SERIES_PREFIX];
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// Where the day counters start.
+pub(crate) fn series_prefix() -> Vec<u8> {
+    vec![SERIES_PREFIX]
+}
+
+/// The day of a counters key.
+pub(crate) fn series_day(k: &[u8]) -> Option<Date> {
+    let b: [u8; 4] = k.get(1..5)?.try_into().ok()?;
+    (k.len() == 5 && k[0] == SERIES_PREFIX)
+        .then(|| Date::from_unix_ms(0).add_days((u32::from_be_bytes(b) ^ 0x8000_0000) as i32))
+}
 
 /// Why a cooperative is quarantined.
 pub(crate) fn quarantine_key(id: &str) -> Vec<u8> {

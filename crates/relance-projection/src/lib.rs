@@ -8,8 +8,8 @@
 //!
 //! Modules: `keys` (key layout), `apply` (prepare and apply batches), `quarantine` (broken
 //! chains), `read` (get, list, summary, history), `time_travel` (state and summary at a past
-//! point), `digest` (digest and chain heads), `follow` (the [`run`] loop), `merkle` (the
-//! transparency log's Merkle tree over every event, its proofs).
+//! point), `series` (counters per business day), `digest` (digest and chain heads), `follow`
+//! (the [`run`] loop), `merkle` (the transparency log's Merkle tree over every event, its proofs).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -27,6 +27,7 @@ mod keys;
 mod merkle;
 mod quarantine;
 mod read;
+mod series;
 mod time_travel;
 
 pub use apply::{Prepared, PreparedBatch};
@@ -37,6 +38,8 @@ pub use quarantine::{Quarantine, QuarantinedCoop};
 pub use read::Page;
 /// The query values the projection answers live in the domain (`relance_domain::query`).
 pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
+pub use relance_domain::{Bucket, SeriesPoint};
+pub use series::MAX_BUCKETS;
 pub use time_travel::SummaryAt;
 
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};

@@ -18,8 +18,10 @@ pub const CONTENT_TYPE: &str = "application/protobuf; proto=relance.v1.Envelope"
 mod convert;
 pub mod json;
 mod queries;
+mod series;
 mod views;
 
 pub use convert::*;
 pub use queries::*;
+pub use series::{series_query_from_wire, series_to_wire, SeriesQuery, MAX_SERIES_BUCKETS};
 pub use views::*;

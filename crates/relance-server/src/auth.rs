@@ -121,6 +121,8 @@ pub const PERMISSIONS: &[(&str, Permission)] = &[
         "/relance.v1.CooperativeCommands/Retract",
         Permission::Record,
     ),
+    // Counts per day, week or month: a read like every query, named for the record.
+    ("/relance.v1.CooperativeQueries/Series", Permission::Read),
     ("/relance.v1.CooperativeQueries/", Permission::Read),
     ("/relance.v1.Audit/", Permission::Audit),
     ("/relance.v1.Node/", Permission::Read),

@@ -147,6 +147,27 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         }))
     }
 
+    async fn series(
+        &self,
+        r: Request<v1::SeriesRequest>,
+    ) -> Result<Response<v1::SeriesReply>, tonic::Status> {
+        let r = r.into_inner();
+        let q = relance_proto::series_query_from_wire(&r)
+            .map_err(|e| crate::status::rejection_status(&e))?;
+        self.reach(r.min_position).await?;
+        let p = self.projection.clone();
+        let (points, position) = tokio::task::spawn_blocking(move || {
+            let position = p.checkpoint();
+            p.series(q.from, q.to, q.bucket).map(|s| (s, position))
+        })
+        .await
+        .map_err(crate::status::internal)?
+        .map_err(internal)?;
+        Ok(Response::new(relance_proto::series_to_wire(
+            &points, position,
+        )))
+    }
+
     async fn summary(
         &self,
         r: Request<v1::SummaryRequest>,

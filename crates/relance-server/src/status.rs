@@ -140,10 +140,14 @@ mod tests {
                 .enumerate()
                 .flat_map(|(i, c)| {
                     let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
-                    sep.into_iter().chain(std::iter::once(c.to_ascii_uppercase()))
+                    sep.into_iter()
+                        .chain(std::iter::once(c.to_ascii_uppercase()))
                 })
                 .collect();
-            assert!(row.contains(&screaming), "{rule}: {row} (expected {screaming})");
+            assert!(
+                row.contains(&screaming),
+                "{rule}: {row} (expected {screaming})"
+            );
         }
     }
 

@@ -87,8 +87,9 @@ pub enum Command {
     /// Record facts about a cooperative, or read one.
     #[command(subcommand)]
     Coop(CoopCommand),
-    /// Print the province summary (now, or as known at a past point with --as-of/--position).
-    Summary(AtArgs),
+    /// Print the province summary (now, or as known at a past point with --as-of/--position),
+    /// or with --series its counts per day, week or month between --from and --to.
+    Summary(SummaryArgs),
     /// Export, verify and replay the history; compare digests.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -121,6 +122,20 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics on http://HOST:PORT/metrics.
     #[arg(long, env = "RELANCE_METRICS")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// The read-only dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// Serve the dashboard on http://HOST:PORT/ (a process that serves queries; loopback only
+    /// without --auth).
+    #[arg(long = "web", env = "RELANCE_WEB")]
+    pub addr: Option<SocketAddr>,
+    /// The dashboard is reached through TLS (a reverse proxy): mark its session cookie Secure.
+    #[arg(long, env = "RELANCE_WEB_BEHIND_TLS")]
+    pub web_behind_tls: bool,
 }
 
 /// Who may call, and over what.
@@ -210,6 +225,10 @@ pub struct DemoArgs {
     pub nats: Option<String>,
     #[command(flatten)]
     pub link: NatsLinkArgs,
+    /// Keep the demo's node running with the dashboard on http://HOST:PORT/ (loopback) until
+    /// Ctrl-C.
+    #[arg(long = "web")]
+    pub web: Option<SocketAddr>,
 }
 
 /// Options every write takes.
@@ -442,6 +461,30 @@ pub struct AtArgs {
     /// Stream position the knowledge is taken at (instead of a recorded time).
     #[arg(long)]
     pub position: Option<u64>,
+}
+
+/// `relance summary`: the summary, or a time series.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub at: AtArgs,
+    /// Print counts per bucket instead: halts, resumptions, reorientations, workers idled,
+    /// support granted.
+    #[arg(long, value_enum, conflicts_with_all = ["as_of", "position"], requires_all = ["from", "to"])]
+    pub series: Option<SeriesBucket>,
+    /// First business day of the series (YYYY-MM-DD).
+    #[arg(long, requires = "series")]
+    pub from: Option<String>,
+    /// Last business day of the series (YYYY-MM-DD).
+    #[arg(long, requires = "series")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeriesBucket {
+    Day,
+    Week,
+    Month,
 }
 
 #[derive(Debug, Subcommand)]

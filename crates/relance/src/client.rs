@@ -8,7 +8,7 @@ use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
 use relance_proto::v1::envelope::Event;
 use tonic::transport::Channel;
 
-use crate::cli::{AtArgs, ClientArgs};
+use crate::cli::{ClientArgs, SummaryArgs};
 use crate::output;
 
 /// A connected client with the caller's identity attached to every call.
@@ -184,8 +184,23 @@ fn connect_args(args: &ClientArgs) -> (String, String) {
 }
 
 /// `relance summary`
-pub async fn summary(args: &ClientArgs, at: &AtArgs) -> Result<()> {
+pub async fn summary(args: &ClientArgs, summary: &SummaryArgs) -> Result<()> {
+    let at = &summary.at;
     let mut c = Client::open(args).await?;
+    if let Some(bucket) = summary.series {
+        let r = c
+            .queries
+            .series(c.request(v1::SeriesRequest {
+                from: summary.from.clone().unwrap_or_default(),
+                to: summary.to.clone().unwrap_or_default(),
+                bucket: format!("{bucket:?}").to_lowercase(),
+                min_position: 0,
+            })?)
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        return output::series(args.output, &r);
+    }
     if let Some(as_of) = crate::time::as_of(at)? {
         let s = c
             .queries

@@ -16,6 +16,7 @@ mod serve;
 mod time;
 mod tlog;
 mod token;
+mod web;
 
 /// mimalloc: the projection and the audit spent a third of their time in glibc's malloc.
 #[global_allocator]
@@ -75,7 +76,7 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Coop(cmd) => coop::coop(&cli.client, cmd).await,
-        cli::Command::Summary(at) => client::summary(&cli.client, &at).await,
+        cli::Command::Summary(args) => client::summary(&cli.client, &args).await,
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),
         cli::Command::Status => client::status(&cli.client).await,

@@ -370,3 +370,28 @@ pub fn summary(out: Output, s: &v1::ProvinceSummary) -> Result<()> {
     }
     Ok(())
 }
+
+/// A time series: one line per bucket.
+pub fn series(out: Output, r: &v1::SeriesReply) -> Result<()> {
+    if out == Output::Json {
+        return json(r);
+    }
+    println!("Series (position {})", r.position);
+    println!(
+        "  {:<10} {:>6} {:>11} {:>14} {:>13} {:>7} {:>22}",
+        "from", "halts", "resumptions", "reorientations", "workers idled", "grants", "support"
+    );
+    for p in &r.points {
+        println!(
+            "  {:<10} {:>6} {:>11} {:>14} {:>13} {:>7} {:>22}",
+            p.start,
+            p.halts,
+            p.resumptions,
+            p.reorientations,
+            p.workers_idled,
+            p.support_grants,
+            mad(p.support_amount_centimes)
+        );
+    }
+    Ok(())
+}

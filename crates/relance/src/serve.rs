@@ -109,6 +109,19 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let dashboard = match args.web.addr {
+        Some(at) => Some(
+            crate::web::Dashboard::start(
+                at,
+                node.projection.clone(),
+                node.log.clone(),
+                &security.auth,
+                args.web.web_behind_tls,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     tracing::info!(
         %addr,
         data_dir = %args.data_dir.display(),
@@ -166,6 +179,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let _ = metrics_stop.send(());
     if let Some(task) = metrics_task {
         let _ = task.await;
+    }
+    if let Some(d) = dashboard {
+        d.stop().await?;
     }
     node.shutdown().await?;
     tracing::info!("stopped");

@@ -13,6 +13,7 @@ mod history;
 mod listing;
 mod merkle;
 mod replay;
+mod series;
 mod stream;
 mod summary;
 

@@ -174,6 +174,23 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .map_err(status_error)?
         .into_inner();
     output::view(Output::Table, &annour)?;
+    if let Some(at) = args.web {
+        let auth = relance_server::auth::AuthLayer::default();
+        let dashboard = crate::web::Dashboard::start(
+            at,
+            node.projection.clone(),
+            node.log.clone(),
+            &auth,
+            false,
+        )
+        .await?;
+        eprintln!(
+            "the dashboard is on http://{}/ — Ctrl-C to stop",
+            dashboard.addr
+        );
+        crate::serve::shutdown_signal().await;
+        dashboard.stop().await?;
+    }
     let _ = stop.send(());
     server.await.context("demo server task")??;
     node.shutdown().await?;
