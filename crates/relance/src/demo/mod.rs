@@ -1,6 +1,6 @@
 //! `relance demo`: replays the article on a fresh embedded node, through the gRPC API.
 //!
-//! The article (seed/): Ibdaat Rehamna, couture et broderie in Benguérir, about twenty
+//! The article (docs/design.md): Ibdaat Rehamna, couture et broderie in Benguérir, about twenty
 //! employees, reoriented to washable protective masks (2,000–3,000 a day, washable up to five
 //! times) once IMANOR authorised it, helped by OCP to sell them in groceries, pharmacies and
 //! parapharmacies of Benguérir with modest trials in Marrakech and Casablanca; Annour, 40
