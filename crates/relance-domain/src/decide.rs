@@ -148,11 +148,16 @@ impl Aggregate {
         if first.envelope.actor != *actor {
             return reused("by another caller");
         }
-        if first.envelope.event != cmd.clone().into_event() {
-            return reused(&format!(
-                "for another command (a {})",
-                first.envelope.event.type_name()
-            ));
+        let asked = cmd.clone().into_event();
+        if first.envelope.event != asked {
+            return reused(&if first.envelope.event.type_name() == asked.type_name() {
+                "with other content".to_owned()
+            } else {
+                format!(
+                    "for another command (a {})",
+                    first.envelope.event.type_name()
+                )
+            });
         }
         Ok(Some(first))
     }

@@ -6,6 +6,7 @@
 
 mod envelope;
 mod props;
+mod requests;
 mod retraction;
 mod rules;
 mod summary;
