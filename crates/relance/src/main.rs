@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod coop;
 mod demo;
+mod export;
 mod log;
 mod output;
 mod progress;

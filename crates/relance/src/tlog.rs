@@ -7,7 +7,6 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use clap::Args;
 use futures::StreamExt;
 use relance_audit::relance_tlog::{
     Checkpoint as TreeHead, ConsistencyProof, CosignatureSigner, CosignatureVerifier,
@@ -16,77 +15,8 @@ use relance_audit::relance_tlog::{
 use relance_audit::{Checkpoint, EventTree, Line, TreeCheckpoint};
 use relance_proto::v1;
 
-use crate::cli::ClientArgs;
+use crate::cli::{CheckProofArgs, ClientArgs, ProveArgs, WitnessArgs};
 use crate::client::{status_error, Client};
-
-/// The log's origin, the first line of its tree checkpoints and the name of its key.
-#[derive(Debug, Clone, Args)]
-pub struct OriginArg {
-    /// The log's origin (e.g. relance.prefecture-rehamna.ma/RELANCE_EVENTS).
-    #[arg(long, env = "RELANCE_AUDIT_ORIGIN", default_value = relance_audit::DEFAULT_ORIGIN)]
-    pub origin: String,
-}
-
-#[derive(Debug, Args)]
-pub struct ProveArgs {
-    /// Prove the event at this stream position.
-    #[arg(long, required_unless_present_any = ["event_id", "consistency_from"])]
-    position: Option<u64>,
-    /// Prove the event with this id.
-    #[arg(long, conflicts_with = "position")]
-    event_id: Option<String>,
-    /// Instead, prove that the tree of this size is a prefix of the checkpoint's tree.
-    #[arg(long, conflicts_with_all = ["position", "event_id"])]
-    consistency_from: Option<u64>,
-    /// The tree checkpoint to prove under (a signed note, or an export or file holding
-    /// `tlog_checkpoint` lines: the last one); default: the latest, signed with --sign-key.
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    /// Build the tree from this export instead of asking the node (its projection keeps it).
-    #[arg(long)]
-    export: Option<PathBuf>,
-    /// Sign the latest checkpoint with this key file (without --checkpoint).
-    #[arg(long, env = "RELANCE_AUDIT_KEY")]
-    sign_key: Option<PathBuf>,
-    #[command(flatten)]
-    origin: OriginArg,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckProofArgs {
-    /// Proofs, one JSON line each (`relance audit prove`).
-    file: PathBuf,
-    /// The log's Ed25519 public key (hex): each proof's checkpoint must be signed with it.
-    #[arg(long, env = "RELANCE_AUDIT_PUBLIC_KEY")]
-    public_key: String,
-}
-
-#[derive(Debug, Args)]
-pub struct WitnessArgs {
-    /// Where the witness keeps, per origin, the last checkpoint it accepted.
-    #[arg(long)]
-    state_dir: PathBuf,
-    /// The log's Ed25519 public key (hex).
-    #[arg(long)]
-    log_key: String,
-    /// The witness's Ed25519 key file (`relance audit keygen`).
-    #[arg(long)]
-    key: PathBuf,
-    /// The witness's key name (in its cosignature lines and vkey).
-    #[arg(long, default_value = "relance-witness")]
-    name: String,
-    /// The signed tree checkpoint to cosign (a note, or an export: its `tlog_checkpoint`).
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// The export the consistency proof is computed from (default: asked of the node).
-    #[arg(long)]
-    export: Option<PathBuf>,
-    /// Write the cosigned checkpoint here (default: standard output).
-    #[arg(long, short = 'o')]
-    out: Option<PathBuf>,
-    #[command(flatten)]
-    origin: OriginArg,
-}
 
 /// Every per-chain and tree checkpoint of the files (exports, `audit checkpoint` output, or a
 /// signed note on its own).
@@ -174,7 +104,7 @@ pub async fn node_checkpoint(
 async fn event_at(args: &ClientArgs, c: &mut Client, a: &ProveArgs) -> Result<(u64, [u8; 32])> {
     if let Some(id) = &a.event_id {
         let mut buf = Vec::new();
-        crate::audit::export_into(args, &mut buf).await?;
+        crate::export::export_into(args, &mut buf).await?;
         for (i, line) in std::io::BufRead::lines(BufReader::new(&buf[..])).enumerate() {
             if let Line::Event { position, envelope } = relance_audit::parse_line(i + 1, &line?)? {
                 if envelope.event_id == *id {

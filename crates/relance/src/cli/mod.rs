@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 mod nats;
+mod tlog;
 pub use nats::{NatsArgs, NatsLinkArgs};
+pub use tlog::{CheckProofArgs, OriginArg, ProveArgs, WitnessArgs};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -475,7 +477,7 @@ pub enum AuditCommand {
         #[arg(long, env = "RELANCE_AUDIT_KEY")]
         sign_key: Option<PathBuf>,
         #[command(flatten)]
-        origin: crate::tlog::OriginArg,
+        origin: OriginArg,
     },
     /// Check an export (or the live history with --live): every chain, order and checkpoint.
     /// Exits non-zero naming the first bad event.
@@ -505,11 +507,11 @@ pub enum AuditCommand {
     },
     /// Print an inclusion proof (or a consistency proof) under a tree checkpoint, as one JSON
     /// line carrying that checkpoint.
-    Prove(crate::tlog::ProveArgs),
+    Prove(ProveArgs),
     /// Check proofs offline, and that their checkpoint is signed with the log's key.
-    CheckProof(crate::tlog::CheckProofArgs),
+    CheckProof(CheckProofArgs),
     /// Cosign a tree checkpoint if it extends the one this witness accepted last.
-    Witness(crate::tlog::WitnessArgs),
+    Witness(WitnessArgs),
     /// Rebuild the projection offline from an export alone; print the summary and the digest.
     Replay {
         file: PathBuf,
@@ -536,7 +538,7 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 0)]
         min_position: u64,
         #[command(flatten)]
-        origin: crate::tlog::OriginArg,
+        origin: OriginArg,
     },
     /// The live projection's digest and the position it was taken at.
     Digest {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Size limits of ARCHITECTURE.md "Code size": no source file under crates/*/src over 600 lines,
-no function over 120 lines. Prints what is over and exits 1; exits 0 when everything fits.
+"""Structure checks of ARCHITECTURE.md: the size limits (no source file under crates/*/src over
+600 lines, no function over 120 lines) and the relance binary's modules forming a graph without
+cycles. Prints what breaks them and exits 1; exits 0 when everything holds.
 
 Functions are found as `fn NAME` followed by a brace-balanced body (strings, chars and comments
 skipped), which is enough for rustfmt-formatted code."""
@@ -81,6 +82,30 @@ for path in sorted(root.glob("crates/*/src/**/*.rs")):
     for name, start, length in functions(strip(src)):
         if length > MAX_FN:
             bad.append(f"{rel}:{start}: fn {name} is {length} lines (limit {MAX_FN})")
+# The binary crate's modules (crates/relance/src) import each other without cycles.
+cli_src = root / "crates/relance/src"
+edges = {}
+for path in cli_src.glob("**/*.rs"):
+    module = path.relative_to(cli_src).parts[0].removesuffix(".rs")
+    uses = set(re.findall(r"crate::([a-z_]+)", path.read_text(encoding="utf-8")))
+    edges.setdefault(module, set()).update(uses - {module})
+state = {}
+
+
+def visit(module, path):
+    state[module] = "open"
+    for dep in sorted(edges.get(module, ())):
+        if state.get(dep) == "open":
+            bad.append("crates/relance/src: module cycle " + " -> ".join(path + [dep]))
+        elif dep not in state:
+            visit(dep, path + [dep])
+    state[module] = "done"
+
+
+for module in sorted(edges):
+    if module not in state:
+        visit(module, [module])
+
 for line in bad:
     print(line)
 sys.exit(1 if bad else 0)
