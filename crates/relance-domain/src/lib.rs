@@ -27,7 +27,9 @@ pub use event::{
 };
 pub use hash::{canonical_bytes, canonical_json, chain_hash, link_break, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};
-pub use query::{timeline, AsOf, ChainHead, Filter, HistoryItem, Retraction};
+pub use query::{
+    timeline, AsOf, ChainHead, Consistency, Filter, HistoryItem, Inclusion, Retraction, TreeHead,
+};
 pub use rejection::{Rejection, RejectionKind, Rule};
 pub use series::{Bucket, SeriesPoint};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};

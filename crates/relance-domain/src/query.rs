@@ -1,6 +1,7 @@
 //! The questions asked of a history, as plain values: a past point ([`AsOf`]), a list filter
 //! ([`Filter`]), a timeline entry with its retraction ([`HistoryItem`], [`timeline`]) and a
-//! chain head ([`ChainHead`]). The projection answers them; `relance-proto` converts them.
+//! chain head ([`ChainHead`]), the transparency log's head and proofs ([`TreeHead`],
+//! [`Inclusion`], [`Consistency`]). The projection answers them; `relance-proto` converts them.
 
 use std::collections::HashMap;
 
@@ -95,4 +96,29 @@ pub struct ChainHead {
     pub last_position: u64,
     /// Hash of its last event.
     pub hash: Hash,
+}
+
+/// The tree's size and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: [u8; 32],
+}
+
+/// An inclusion proof, with the leaf hash (SHA-256(0x00 ‖ the event's hash)) and the tree's
+/// root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inclusion {
+    pub position: u64,
+    pub leaf_hash: [u8; 32],
+    pub head: TreeHead,
+    pub path: Vec<[u8; 32]>,
+}
+
+/// A consistency proof between two tree heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consistency {
+    pub old: TreeHead,
+    pub new: TreeHead,
+    pub path: Vec<[u8; 32]>,
 }

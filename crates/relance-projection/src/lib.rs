@@ -33,12 +33,13 @@ mod time_travel;
 pub use apply::{Prepared, PreparedBatch};
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
-pub use merkle::{Consistency, Inclusion, ProofError, TreeHead};
+pub use merkle::ProofError;
 pub use quarantine::{Quarantine, QuarantinedCoop};
 pub use read::Page;
 /// The query values the projection answers live in the domain (`relance_domain::query`).
 pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
 pub use relance_domain::{Bucket, SeriesPoint};
+pub use relance_domain::{Consistency, Inclusion, TreeHead};
 pub use series::MAX_BUCKETS;
 pub use time_travel::SummaryAt;
 

@@ -6,6 +6,7 @@
 //! the tree of exactly the checkpoint. Like any view it is rebuilt by replaying the log.
 
 use relance_domain::Hash;
+use relance_domain::{Consistency, Inclusion, TreeHead};
 use relance_tlog::{
     prove_consistency, prove_inclusion, subtree_hash, CompactTree, NodeId, NodeSource,
 };
@@ -88,31 +89,6 @@ pub enum ProofError {
     SizesDecrease { old: u64, new: u64 },
     #[error(transparent)]
     Projection(#[from] ProjectionError),
-}
-
-/// The tree's size and root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TreeHead {
-    pub size: u64,
-    pub root: [u8; 32],
-}
-
-/// An inclusion proof, with the leaf hash (SHA-256(0x00 ‖ the event's hash)) and the tree's
-/// root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inclusion {
-    pub position: u64,
-    pub leaf_hash: [u8; 32],
-    pub head: TreeHead,
-    pub path: Vec<[u8; 32]>,
-}
-
-/// A consistency proof between two tree heads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consistency {
-    pub old: TreeHead,
-    pub new: TreeHead,
-    pub path: Vec<[u8; 32]>,
 }
 
 fn internal(e: impl std::fmt::Display) -> ProjectionError {

@@ -206,6 +206,33 @@ pub fn heads_to_wire(position: u64, chains: Vec<d::ChainHead>) -> v1::HeadsReply
     }
 }
 
+/// The transparency log's head on the wire.
+pub fn tree_head_to_wire(h: d::TreeHead) -> v1::TreeHead {
+    v1::TreeHead {
+        size: h.size,
+        root: h.root.to_vec(),
+    }
+}
+
+/// An inclusion proof on the wire.
+pub fn inclusion_to_wire(p: d::Inclusion) -> v1::InclusionProofReply {
+    v1::InclusionProofReply {
+        position: p.position,
+        leaf_hash: p.leaf_hash.to_vec(),
+        tree: Some(tree_head_to_wire(p.head)),
+        path: p.path.iter().map(|h| h.to_vec()).collect(),
+    }
+}
+
+/// A consistency proof on the wire.
+pub fn consistency_to_wire(p: d::Consistency) -> v1::ConsistencyProofReply {
+    v1::ConsistencyProofReply {
+        old: Some(tree_head_to_wire(p.old)),
+        new: Some(tree_head_to_wire(p.new)),
+        path: p.path.iter().map(|h| h.to_vec()).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

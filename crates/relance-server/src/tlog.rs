@@ -2,18 +2,11 @@
 //! inclusion and consistency proofs, read from the projection (`relance_projection::merkle`).
 
 use relance_domain::Rule;
-use relance_projection::{ProofError, TreeHead};
+use relance_projection::ProofError;
 use relance_proto::v1;
 
 use crate::audit::AuditService;
 use crate::status::{internal, refuse};
-
-fn head(h: TreeHead) -> v1::TreeHead {
-    v1::TreeHead {
-        size: h.size,
-        root: h.root.to_vec(),
-    }
-}
 
 fn refused(e: ProofError) -> tonic::Status {
     match e {
@@ -39,7 +32,7 @@ impl AuditService {
         .map_err(internal)?
         .map_err(internal)?;
         Ok(v1::TreeCheckpointReply {
-            tree: Some(head(tree)),
+            tree: Some(relance_proto::tree_head_to_wire(tree)),
             position,
         })
     }
@@ -53,12 +46,7 @@ impl AuditService {
             .await
             .map_err(internal)?
             .map_err(refused)?;
-        Ok(v1::InclusionProofReply {
-            position: proof.position,
-            leaf_hash: proof.leaf_hash.to_vec(),
-            tree: Some(head(proof.head)),
-            path: proof.path.iter().map(|h| h.to_vec()).collect(),
-        })
+        Ok(relance_proto::inclusion_to_wire(proof))
     }
 
     pub(crate) async fn consistency(
@@ -71,10 +59,6 @@ impl AuditService {
                 .await
                 .map_err(internal)?
                 .map_err(refused)?;
-        Ok(v1::ConsistencyProofReply {
-            old: Some(head(proof.old)),
-            new: Some(head(proof.new)),
-            path: proof.path.iter().map(|h| h.to_vec()).collect(),
-        })
+        Ok(relance_proto::consistency_to_wire(proof))
     }
 }
