@@ -111,7 +111,7 @@ async fn with_auth_the_dashboard_needs_a_login_gives_audit_to_auditors_only_and_
         "an unknown token is refused"
     );
     login(&b, &base, &token(Role::Reader)).await;
-    assert_eq!(b.path().await, "/");
+    b.wait_for_path("/").await;
     let cookie = b
         .client
         .get_named_cookie("relance_session")
@@ -154,7 +154,7 @@ async fn with_auth_the_dashboard_needs_a_login_gives_audit_to_auditors_only_and_
     .await;
     assert_eq!(status, 403, "nor the export");
     b.click("form.logout button").await;
-    assert_eq!(b.path().await, "/login");
+    b.wait_for_path("/login").await;
     let (status, _, _) = http(web, "GET", "/coops", &[("cookie", &session)], "").await;
     assert_eq!(status, 303, "the session ended with the logout");
 

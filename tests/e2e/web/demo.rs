@@ -109,7 +109,7 @@ async fn the_dashboard_shows_the_demo_province_ibdaat_time_travel_and_arabic_in_
     // Ibdaat Rehamna: its ten facts, in order.
     b.open(&demo.url("/coops?q=ibdaat")).await;
     b.click("#coops tbody a").await;
-    assert_eq!(b.path().await, "/coop/REH-0001");
+    b.wait_for_path("/coop/REH-0001").await;
     assert_eq!(b.text("h1").await, "Ibdaat Rehamna");
     let kinds = b.texts("#timeline tbody tr td:nth-child(3)").await;
     assert_eq!(kinds, IBDAAT_FACTS, "timeline");

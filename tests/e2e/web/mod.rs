@@ -21,6 +21,9 @@ use std::time::Duration;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 
+/// How long a page may take to show an element or reach a path after a click.
+const FIND_WITHIN: Duration = Duration::from_secs(10);
+
 /// Where Debian puts them; `RELANCE_CHROMEDRIVER` / `RELANCE_CHROMIUM` override.
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -119,7 +122,9 @@ impl Browser {
     /// The text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         self.client
-            .find(Locator::Css(css))
+            .wait()
+            .at_most(FIND_WITHIN)
+            .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
             .text()
@@ -130,7 +135,9 @@ impl Browser {
     /// The value of attribute `name` of the element matching `css`.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         self.client
-            .find(Locator::Css(css))
+            .wait()
+            .at_most(FIND_WITHIN)
+            .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
             .attr(name)
@@ -155,12 +162,29 @@ impl Browser {
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
         self.client
-            .find(Locator::Css(css))
+            .wait()
+            .at_most(FIND_WITHIN)
+            .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
             .click()
             .await
             .expect("click");
+    }
+
+    /// Waits (bounded) until the current URL's path is `expected`: a click that navigates
+    /// returns before the next page is there.
+    pub async fn wait_for_path(&self, expected: &str) {
+        let mut seen = String::new();
+        let deadline = std::time::Instant::now() + FIND_WITHIN;
+        while std::time::Instant::now() < deadline {
+            seen = self.path().await;
+            if seen == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the browser is at {seen}, not {expected}");
     }
 
     /// The path of the current URL.
