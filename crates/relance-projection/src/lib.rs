@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ mod time_travel;
 pub use apply::{Prepared, PreparedBatch};
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
-pub use quarantine::{Quarantine, QuarantinedCoop};
+pub use quarantine::{Poison, Quarantine, QuarantinedCoop};
 pub use read::Page;
 /// The query values the projection answers live in the domain (`relance_domain::query`).
 pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
@@ -78,6 +79,8 @@ pub struct Projection {
     states: Mutex<HashMap<CoopId, CoopState>>,
     /// Quarantined cooperatives (the `q` keys), read once at open.
     quarantined: Mutex<HashSet<CoopId>>,
+    /// How many poison messages (the `p` keys) were recorded.
+    poison_count: AtomicU64,
 }
 
 impl Projection {
@@ -101,7 +104,9 @@ impl Projection {
                 quarantined.insert(id);
             }
         }
+        let poison_count = tree.scan_prefix([b'p']).count() as u64;
         Ok(Arc::new(Self {
+            poison_count: AtomicU64::new(poison_count),
             db,
             tree,
             summary: RwLock::new(summary),

@@ -11,6 +11,7 @@ mod follow;
 mod heads;
 mod history;
 mod listing;
+mod poison;
 mod replay;
 mod stream;
 mod summary;
