@@ -56,12 +56,16 @@ pub async fn run(
                         _ = watchdog.tick() => {
                             let checkpoint = projection.checkpoint();
                             if checkpoint == at_last_check {
-                                if let Ok(head) = log.last_position().await {
-                                    if head > checkpoint {
+                                match log.last_position().await {
+                                    Ok(head) if head > checkpoint => {
                                         break LogError::Unavailable(format!(
                                             "the follower delivered nothing for {STALL_CHECK:?} while the log is at {head}"
                                         ));
                                     }
+                                    // A log that refuses to say where it is (its stream
+                                    // deleted, say) will not deliver anything either.
+                                    Err(e) if !matches!(e, LogError::Unavailable(_)) => break e,
+                                    _ => {}
                                 }
                             }
                             at_last_check = checkpoint;
