@@ -5,10 +5,12 @@
 //! `Relance-Event-Id`, `Relance-Cooperative-Id`, `Relance-Version`, `Relance-Request-Id` and
 //! `Content-Type`. The log reads its [`StoredEvent`] metadata back from these headers.
 //!
-//! Header values are written verbatim, except that `%`, control characters and whitespace at
-//! either end of a value are percent-encoded (`%25`, `%0A`, `%20`…; UTF-8 bytes): NATS header
-//! lines cannot hold line breaks and clients trim values, so this keeps every id lossless.
-//! Ids that are plain tokens (as the domain produces) are stored exactly as given.
+//! Header values are written verbatim, except that `%` and whitespace at either end of a value
+//! are percent-encoded (`%25`, `%20`…; UTF-8 bytes): clients trim values, so this keeps every
+//! id lossless. Ids that are plain tokens (as the domain produces) are stored exactly as given.
+//! The domain refuses control characters in request ids (`control_character`), so none reaches
+//! a header; the encoder still writes one as `%0A`… (NATS header lines cannot hold line
+//! breaks), so a value read back is never cut short.
 
 use async_nats::{HeaderMap, HeaderValue};
 use relance_domain::CoopId;
