@@ -601,12 +601,19 @@ async fn assert_request_id_written_once(
             "the repeat through {who} returns the first result"
         );
     }
-    // Even with another payload, the same request id writes nothing.
+    // With another payload, the same request id is a reuse: refused, and nothing written.
     let other = send(&mut b, coop, &request_id, Cmd::Headcount { members: 99 })
         .await
-        .expect("the repeat with another payload");
-    assert!(other.duplicate);
-    assert_eq!(other.event_id, first.event_id);
+        .expect_err("the same request id with another payload");
+    assert_eq!(other.code(), tonic::Code::AlreadyExists, "{other:?}");
+    assert_eq!(
+        other
+            .metadata()
+            .get("relance-rule")
+            .and_then(|v| v.to_str().ok()),
+        Some("request_id_reused"),
+        "{other:?}"
+    );
 
     let stream = read_stream(&nats.url()).await;
     let events = &by_coop(&stream)[coop];
