@@ -7,6 +7,7 @@ mod deploy;
 mod distributed;
 mod embedded;
 mod failover;
+mod hardening;
 mod operations;
 mod partner;
 mod reflection;

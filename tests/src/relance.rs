@@ -14,18 +14,25 @@ use tonic::transport::Channel;
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
-/// The `relance` binary: `RELANCE_BIN`, else `target/<profile>/relance` beside this test.
+/// The `relance` binary: `RELANCE_BIN`, else `relance` in `CARGO_TARGET_DIR` (a relative one
+/// is the workspace's), else in the workspace's `target`, under this test's profile.
 pub fn relance_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("RELANCE_BIN") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/relance
-    let bin = exe
+    // target/<profile>/deps/<test> → <profile>
+    let profile = exe
         .parent()
         .and_then(Path::parent)
-        .map(|d| d.join("relance"))
-        .expect("target directory");
+        .and_then(Path::file_name)
+        .map_or_else(|| "debug".into(), std::ffi::OsStr::to_os_string);
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives in the workspace");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), |d| workspace.join(d));
+    let bin = target.join(profile).join("relance");
     assert!(
         bin.is_file(),
         "{} is missing: build it first with `cargo build --bins` (scripts/test.sh does), or set RELANCE_BIN",

@@ -5,10 +5,12 @@
 //! `Relance-Event-Id`, `Relance-Cooperative-Id`, `Relance-Version`, `Relance-Request-Id` and
 //! `Content-Type`. The log reads its [`StoredEvent`] metadata back from these headers.
 //!
-//! Header values are written verbatim, except that `%`, control characters and whitespace at
-//! either end of a value are percent-encoded (`%25`, `%0A`, `%20`…; UTF-8 bytes): NATS header
-//! lines cannot hold line breaks and clients trim values, so this keeps every id lossless.
-//! Ids that are plain tokens (as the domain produces) are stored exactly as given.
+//! Header values are written verbatim, except that `%` and whitespace at either end of a value
+//! are percent-encoded (`%25`, `%20`…; UTF-8 bytes): clients trim values, so this keeps every
+//! id lossless. Ids that are plain tokens (as the domain produces) are stored exactly as given.
+//! The domain refuses control characters in request ids (`control_character`), so none reaches
+//! a header; the encoder still writes one as `%0A`… (NATS header lines cannot hold line
+//! breaks), so a value read back is never cut short.
 
 use async_nats::{HeaderMap, HeaderValue};
 use relance_domain::CoopId;
@@ -104,6 +106,8 @@ pub fn decode_value(stored: &str) -> Option<String> {
 }
 
 /// Turns a stored message into a [`StoredEvent`]; the cooperative comes from the subject.
+/// A message that is not a relance event is [`LogError::Unreadable`], naming the cooperative
+/// when the subject does.
 pub fn stored_event(
     subject_prefix: &str,
     subject: &str,
@@ -111,17 +115,18 @@ pub fn stored_event(
     headers: Option<&HeaderMap>,
     payload: &[u8],
 ) -> Result<StoredEvent, LogError> {
-    let corrupt = |what: String| {
-        LogError::Corrupt(format!(
-            "message at stream sequence {position} ({subject}): {what}"
-        ))
+    let unreadable = |cooperative_id: Option<&CoopId>, what: String| LogError::Unreadable {
+        position,
+        cooperative_id: cooperative_id.cloned(),
+        reason: format!("{subject}: {what}"),
     };
     let coop = subject
         .strip_prefix(subject_prefix)
         .and_then(|rest| rest.strip_prefix('.'))
-        .ok_or_else(|| corrupt("subject outside the event subjects".into()))?;
+        .ok_or_else(|| unreadable(None, "subject outside the event subjects".into()))?;
     let cooperative_id =
-        CoopId::parse(coop).map_err(|e| corrupt(format!("bad cooperative id: {e}")))?;
+        CoopId::parse(coop).map_err(|e| unreadable(None, format!("bad cooperative id: {e}")))?;
+    let corrupt = |what: String| unreadable(Some(&cooperative_id), what);
     let headers = headers.ok_or_else(|| corrupt("no headers".into()))?;
     let text = |name: &'static str| -> Result<String, LogError> {
         let raw = headers
@@ -143,14 +148,20 @@ pub fn stored_event(
     }
     let schema_version = u32::try_from(number(SCHEMA_VERSION)?)
         .map_err(|_| corrupt(format!("header {SCHEMA_VERSION} out of range")))?;
+    let (version, event_id, event_type, request_id) = (
+        number(VERSION)?,
+        text(EVENT_ID)?,
+        text(EVENT_TYPE)?,
+        text(REQUEST_ID)?,
+    );
     Ok(StoredEvent {
         position,
         cooperative_id,
-        version: number(VERSION)?,
-        event_id: text(EVENT_ID)?,
-        event_type: text(EVENT_TYPE)?,
+        version,
+        event_id,
+        event_type,
         schema_version,
-        request_id: text(REQUEST_ID)?,
+        request_id,
         payload: payload.to_vec(),
     })
 }
@@ -188,6 +199,42 @@ mod tests {
         assert_eq!(decode_value("%4"), None);
         assert_eq!(decode_value("%zz"), None);
         assert_eq!(decode_value("%FF"), None);
+    }
+
+    /// A message relance did not write is unreadable at its position, and names the
+    /// cooperative whenever its subject does.
+    #[test]
+    fn foreign_messages_are_unreadable_and_name_their_cooperative() {
+        let coop = CoopId::parse("REH-1").expect("valid");
+        let cases = [
+            ("relance.v1.coop.REH-1", None, Some(coop.clone())),
+            ("relance.v1.coop.REH 1", None, None),
+            ("elsewhere.REH-1", None, None),
+            (
+                "relance.v1.coop.REH-1",
+                Some(HeaderMap::new()),
+                Some(coop.clone()),
+            ),
+        ];
+        for (subject, headers, named) in cases {
+            match stored_event("relance.v1.coop", subject, 7, headers.as_ref(), b"x") {
+                Err(LogError::Unreadable {
+                    position,
+                    cooperative_id,
+                    ..
+                }) => {
+                    assert_eq!(position, 7, "{subject}");
+                    assert_eq!(cooperative_id, named, "{subject}");
+                }
+                other => panic!("{subject}: {other:?}"),
+            }
+        }
+        let mut other = HeaderMap::new();
+        other.insert(COOPERATIVE_ID, "REH-2");
+        assert!(matches!(
+            stored_event("relance.v1.coop", "relance.v1.coop.REH-1", 8, Some(&other), b""),
+            Err(LogError::Unreadable { cooperative_id: Some(c), .. }) if c == coop
+        ));
     }
 
     #[test]

@@ -210,12 +210,15 @@ impl Inner {
             .await?;
         for (i, event) in events.iter().enumerate() {
             if event.version != i as u64 + 1 {
-                return Err(LogError::Corrupt(format!(
-                    "cooperative {id}: event at position {} carries version {}, expected {}",
-                    event.position,
-                    event.version,
-                    i + 1
-                )));
+                return Err(LogError::Unreadable {
+                    position: event.position,
+                    cooperative_id: Some(id.clone()),
+                    reason: format!(
+                        "cooperative {id}: the message carries version {}, expected {}",
+                        event.version,
+                        i + 1
+                    ),
+                });
             }
         }
         if events.last().map(|e| e.position) != Some(last.position) {

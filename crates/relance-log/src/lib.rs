@@ -75,6 +75,15 @@ pub enum LogError {
     /// Stored bytes that do not read back.
     #[error("event log holds unreadable data: {0}")]
     Corrupt(String),
+    /// One stored message is not a relance event (its subject, headers or payload were written
+    /// by someone else); the messages around it are readable. `cooperative_id` is the
+    /// cooperative it was stored under, when its subject names one.
+    #[error("the message at position {position} is not a relance event: {reason}")]
+    Unreadable {
+        position: u64,
+        cooperative_id: Option<CoopId>,
+        reason: String,
+    },
 }
 
 /// A live stream of events in position order.

@@ -7,10 +7,10 @@ use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded
 use relance_log::StoredEvent;
 
 use crate::keys::{
-    decode_stored, history_key, history_value, index_entries, quarantine_key, view_key,
+    decode_stored, history_key, history_value, index_entries, poison_key, quarantine_key, view_key,
     CHECKPOINT_KEY, SUMMARY_KEY,
 };
-use crate::quarantine::{chain_break, Quarantine};
+use crate::quarantine::{chain_break, Poison, Quarantine};
 use crate::series::SeriesDelta;
 use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
 
@@ -33,8 +33,26 @@ impl Prepared {
     }
 }
 
+/// One position of a batch: an event ready to be applied, or a message that is not one.
+// Nearly every item is an event: boxing it would cost an allocation per event on the
+// projection's hot path to save space on the rare poison item.
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Event(Prepared),
+    Poison(Poison),
+}
+
+impl Item {
+    fn position(&self) -> u64 {
+        match self {
+            Item::Event(p) => p.recorded.position,
+            Item::Poison(p) => p.position,
+        }
+    }
+}
+
 /// A batch of events decoded and hashed off the thread that writes the views.
-pub struct PreparedBatch(Vec<Prepared>);
+pub struct PreparedBatch(Vec<Item>);
 
 impl PreparedBatch {
     /// Events already decoded (an audit export's): hashed, and encoded once for the history
@@ -45,7 +63,7 @@ impl PreparedBatch {
                 .into_iter()
                 .map(|r| {
                     let payload = relance_proto::encode_envelope(&r.envelope);
-                    Prepared::new(r, payload)
+                    Item::Event(Prepared::new(r, payload))
                 })
                 .collect(),
         )
@@ -59,18 +77,25 @@ impl Projection {
     }
 
     /// Decodes and hashes events: the part of applying them that needs no view, so a follower
-    /// can do it for the next batch while the previous one is written.
+    /// can do it for the next batch while the previous one is written. An event that is not a
+    /// relance envelope, or whose envelope disagrees with where the log stored it, becomes
+    /// poison: it is recorded and its cooperative quarantined when applied.
     pub fn prepare(events: Vec<StoredEvent>) -> Result<PreparedBatch, ProjectionError> {
-        events
-            .into_iter()
-            .map(|e| {
-                Ok(Prepared::new(
-                    decode_stored(e.position, &e.payload)?,
-                    e.payload,
-                ))
-            })
-            .collect::<Result<_, _>>()
-            .map(PreparedBatch)
+        Ok(Self::prepare_followed(events.into_iter().map(Ok).collect()))
+    }
+
+    /// Like [`prepare`](Self::prepare), for what a follower delivered: events, and messages
+    /// the log itself could not read as events.
+    pub fn prepare_followed(items: Vec<Result<StoredEvent, Poison>>) -> PreparedBatch {
+        PreparedBatch(
+            items
+                .into_iter()
+                .map(|item| match item.and_then(prepare_one) {
+                    Ok(p) => Item::Event(p),
+                    Err(poison) => Item::Poison(poison),
+                })
+                .collect(),
+        )
     }
 
     /// The state before a batch, taken out of memory (the batch puts it back), else read from
@@ -91,18 +116,19 @@ impl Projection {
     pub fn apply_prepared(&self, batch: PreparedBatch) -> Result<(), ProjectionError> {
         let _applying = self.apply_lock.lock().map_err(|_| poisoned("apply"))?;
         let start = self.checkpoint();
-        let events: Vec<&Prepared> = batch
-            .0
-            .iter()
-            .filter(|p| p.recorded.position > start)
-            .collect();
-        let Some(last) = events.last() else {
+        let items: Vec<&Item> = batch.0.iter().filter(|i| i.position() > start).collect();
+        let Some(last) = items.last() else {
             return Ok(());
         };
-        let last_position = last.recorded.position;
-        let leaves: Vec<(u64, Hash)> = events
+        let last_position = last.position();
+        // Every position is a leaf of the Merkle tree: an event's hash, or the zero hash for a
+        // message that is not a relance event (docs/audit.md).
+        let leaves: Vec<(u64, Hash)> = items
             .iter()
-            .map(|p| (p.recorded.position, p.recorded.envelope.hash))
+            .map(|i| match i {
+                Item::Event(p) => (p.recorded.position, p.recorded.envelope.hash),
+                Item::Poison(p) => (p.position, Hash::ZERO),
+            })
             .collect();
         // Each touched cooperative's index keys before the batch, and its state after each
         // event; the summary loses the states before the batch as they are taken.
@@ -123,7 +149,20 @@ impl Projection {
             .clone();
         let mut series = SeriesDelta::default();
         let mut batch = sled::Batch::default();
-        for prepared in events {
+        let mut poison = 0;
+        for item in items {
+            let prepared = match item {
+                Item::Event(prepared) => prepared,
+                Item::Poison(p) => {
+                    let known =
+                        |id: &CoopId| quarantined.contains(id) || newly_quarantined.contains(id);
+                    if let Some(id) = record_poison(&mut batch, p, known)? {
+                        newly_quarantined.insert(id);
+                    }
+                    poison += 1;
+                    continue;
+                }
+            };
             let rec = &prepared.recorded;
             let id = &rec.envelope.cooperative_id;
             if quarantined.contains(id) || newly_quarantined.contains(id) {
@@ -192,6 +231,8 @@ impl Projection {
         self.tree.apply_batch(batch)?;
         *self.merkle.lock().map_err(|_| poisoned("Merkle tree"))? = merkle;
         self.remember(after, newly_quarantined)?;
+        self.poison_count
+            .fetch_add(poison, std::sync::atomic::Ordering::Relaxed);
         *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
         self.checkpoint.send_replace(last_position);
         Ok(())
@@ -229,6 +270,74 @@ impl Projection {
         }
         Ok(())
     }
+}
+
+/// Decodes and hashes one stored event; poison when it is not a relance envelope or when the
+/// envelope disagrees with where and how the log stored it.
+fn prepare_one(e: StoredEvent) -> Result<Prepared, Poison> {
+    let poison = |reason: String| Poison {
+        position: e.position,
+        cooperative_id: Some(e.cooperative_id.as_str().to_owned()),
+        reason,
+    };
+    let recorded = decode_stored(e.position, &e.payload)
+        .map_err(|err| poison(format!("not a relance envelope: {err}")))?;
+    let env = &recorded.envelope;
+    let mismatch = if env.cooperative_id != e.cooperative_id {
+        Some(format!(
+            "the envelope is for cooperative {}",
+            env.cooperative_id
+        ))
+    } else if env.version != e.version {
+        Some(format!(
+            "the envelope carries version {}, the log {}",
+            env.version, e.version
+        ))
+    } else if env.event_id != e.event_id {
+        Some(format!(
+            "the envelope carries event {}, the log {}",
+            env.event_id, e.event_id
+        ))
+    } else {
+        None
+    };
+    match mismatch {
+        Some(m) => Err(poison(format!(
+            "stored under cooperative {}, but {m}",
+            e.cooperative_id
+        ))),
+        None => Ok(Prepared::new(recorded, e.payload)),
+    }
+}
+
+/// Writes the record of a poison message into `batch`, and the quarantine of its cooperative
+/// when it names one that `already` does not hold; returns the newly quarantined cooperative.
+fn record_poison(
+    batch: &mut sled::Batch,
+    p: &Poison,
+    already: impl Fn(&CoopId) -> bool,
+) -> Result<Option<CoopId>, ProjectionError> {
+    tracing::error!(position = p.position, cooperative = ?p.cooperative_id, reason = %p.reason,
+        "poison message: not a relance event; recorded and skipped, its cooperative quarantined");
+    batch.insert(poison_key(p.position), serde_json::to_vec(p)?);
+    let Some(id) = p
+        .cooperative_id
+        .as_deref()
+        .and_then(|c| CoopId::parse(c).ok())
+    else {
+        return Ok(None);
+    };
+    if already(&id) {
+        return Ok(None);
+    }
+    let q = Quarantine {
+        version: 0,
+        position: p.position,
+        event_id: String::new(),
+        reason: p.reason.clone(),
+    };
+    batch.insert(quarantine_key(id.as_str()), serde_json::to_vec(&q)?);
+    Ok(Some(id))
 }
 
 /// Writes into `batch` the views in `after`, with only the index keys that changed from

@@ -8,7 +8,7 @@ use relance_log::retry::Backoff;
 use relance_log::{EventLog, LogError};
 use tokio::sync::watch;
 
-use crate::{join_failure, Projection, ProjectionError, MAX_BATCH};
+use crate::{join_failure, Poison, Projection, ProjectionError, MAX_BATCH};
 
 /// Pauses before following the log again after it became unavailable: 100 ms doubled after
 /// each failed attempt, up to 5 s, without limit; back to 100 ms once a batch is applied.
@@ -18,8 +18,9 @@ const STALL_CHECK: Duration = Duration::from_secs(3);
 
 /// Follows `log` from the projection's checkpoint and applies events in batches until
 /// `shutdown` turns true. When the log becomes unavailable (a NATS restart, a lost
-/// connection), follows it again from the checkpoint, with a bounded backoff. Returns the
-/// error that stopped it, if any (a corrupt event, a storage failure).
+/// connection), follows it again from the checkpoint, with a bounded backoff. A message that
+/// is not a relance event is poison: recorded, its cooperative quarantined, and the projection
+/// goes on. Returns the error that stopped it, if any (a storage failure, a log that refuses).
 pub async fn run(
     projection: Arc<Projection>,
     log: Arc<dyn EventLog>,
@@ -55,12 +56,16 @@ pub async fn run(
                         _ = watchdog.tick() => {
                             let checkpoint = projection.checkpoint();
                             if checkpoint == at_last_check {
-                                if let Ok(head) = log.last_position().await {
-                                    if head > checkpoint {
+                                match log.last_position().await {
+                                    Ok(head) if head > checkpoint => {
                                         break LogError::Unavailable(format!(
                                             "the follower delivered nothing for {STALL_CHECK:?} while the log is at {head}"
                                         ));
                                     }
+                                    // A log that refuses to say where it is (its stream
+                                    // deleted, say) will not deliver anything either.
+                                    Err(e) if !matches!(e, LogError::Unavailable(_)) => break e,
+                                    _ => {}
                                 }
                             }
                             at_last_check = checkpoint;
@@ -71,7 +76,14 @@ pub async fn run(
                             let mut failure = None;
                             for item in chunk {
                                 match item {
-                                    Ok(event) => events.push(event),
+                                    Ok(event) => events.push(Ok(event)),
+                                    Err(LogError::Unreadable { position, cooperative_id, reason }) => {
+                                        events.push(Err(Poison {
+                                            position,
+                                            cooperative_id: cooperative_id.map(|c| c.as_str().to_owned()),
+                                            reason,
+                                        }));
+                                    }
                                     Err(e) => {
                                         failure = Some(e);
                                         break;
@@ -81,9 +93,9 @@ pub async fn run(
                             if !events.is_empty() {
                                 // Decoding and hashing this batch overlaps the writing of
                                 // the previous one.
-                                let prepared = tokio::task::spawn_blocking(move || Projection::prepare(events))
+                                let prepared = tokio::task::spawn_blocking(move || Projection::prepare_followed(events))
                                     .await
-                                    .map_err(|e| join_failure("decoding a batch", &e))??;
+                                    .map_err(|e| join_failure("decoding a batch", &e))?;
                                 finish_writing(&mut writing).await?;
                                 let p = projection.clone();
                                 writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(prepared)));

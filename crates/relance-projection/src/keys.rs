@@ -5,6 +5,9 @@
 //! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
 //! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes
 //! - `q` + cooperative id → [`Quarantine`](crate::Quarantine) as JSON, when its hash chain broke
+//!   or a message under its subject was not a relance event
+//! - `p` + position (u64 BE) → [`Poison`](crate::Poison) as JSON: a message that is not a
+//!   relance event
 //! - `d` + business day (days since 1970-01-01 as i32, sign bit flipped, BE) → six i64 BE:
 //!   the day's counters (`series`)
 //! - `m:checkpoint` → position (u64 BE) of the last applied event
@@ -47,6 +50,14 @@ pub(crate) fn quarantine_key(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + id.len());
     k.push(b'q');
     k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// A message at `position` that is not a relance event.
+pub(crate) fn poison_key(position: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(b'p');
+    k.extend_from_slice(&position.to_be_bytes());
     k
 }
 

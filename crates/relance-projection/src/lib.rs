@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub use apply::{Prepared, PreparedBatch};
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
 pub use merkle::ProofError;
-pub use quarantine::{Quarantine, QuarantinedCoop};
+pub use quarantine::{Poison, Quarantine, QuarantinedCoop};
 pub use read::Page;
 /// The query values the projection answers live in the domain (`relance_domain::query`).
 pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
@@ -88,6 +89,8 @@ pub struct Projection {
     /// The Merkle tree's compact state at the checkpoint (`merkle` module), replaced under
     /// `apply_lock` after the batch that stored it.
     merkle: Mutex<relance_tlog::CompactTree>,
+    /// How many poison messages (the `p` keys) were recorded.
+    poison_count: AtomicU64,
 }
 
 impl Projection {
@@ -112,7 +115,9 @@ impl Projection {
                 quarantined.insert(id);
             }
         }
+        let poison_count = tree.scan_prefix([b'p']).count() as u64;
         Ok(Arc::new(Self {
+            poison_count: AtomicU64::new(poison_count),
             db,
             tree,
             summary: RwLock::new(summary),

@@ -112,6 +112,16 @@ impl CommandHandler {
             let envelope = relance_proto::decode_envelope(&e.payload).map_err(|err| {
                 quarantined(id, e.position, format!("its bytes do not decode: {err}"))
             })?;
+            if envelope.cooperative_id != *id {
+                return Err(quarantined(
+                    id,
+                    e.position,
+                    format!(
+                        "it is the envelope of cooperative {}",
+                        envelope.cooperative_id
+                    ),
+                ));
+            }
             let (version, head) = history
                 .last()
                 .map_or((0, Hash::ZERO), |r| (r.envelope.version, r.envelope.hash));
@@ -313,11 +323,22 @@ fn remember(cache: &mut HashMap<CoopId, Aggregate>, id: CoopId, agg: Aggregate, 
     cache.insert(id, agg);
 }
 
+/// A log failure as a command failure. A message under a cooperative's subject that is not a
+/// relance event (read while loading it or while resolving a conflict) quarantines it.
 fn log_error(e: LogError) -> CommandError {
     match e {
         LogError::Unavailable(m) => {
             CommandError::Unavailable(format!("event log unavailable: {m}"))
         }
+        LogError::Unreadable {
+            position,
+            cooperative_id: Some(id),
+            reason,
+        } => quarantined(
+            &id,
+            position,
+            format!("it is not a relance event: {reason}"),
+        ),
         other => CommandError::Internal(other.to_string()),
     }
 }

@@ -36,8 +36,10 @@ pub struct Metrics {
     lag_seconds: Gauge<f64, AtomicU64>,
     projection_bytes: Gauge,
     quarantined: Gauge,
+    poison: Counter,
     insecure_transport: Gauge,
     last_checkpoint: AtomicU64,
+    last_poison: AtomicU64,
     caught_up_at: Mutex<Instant>,
 }
 
@@ -116,8 +118,14 @@ impl Metrics {
         let quarantined = Gauge::default();
         registry.register(
             "projection_quarantined_cooperatives",
-            "Cooperatives whose hash chain broke: their events are no longer applied",
+            "Cooperatives whose hash chain broke or under whose subject a poison message was stored: their events are no longer applied",
             quarantined.clone(),
+        );
+        let poison = Counter::default();
+        registry.register(
+            "poison_messages",
+            "Messages on the event stream that are not relance events, recorded and skipped by the projection",
+            poison.clone(),
         );
         let insecure_transport = Gauge::default();
         registry.register(
@@ -125,13 +133,7 @@ impl Metrics {
             "1 when bearer tokens are accepted in clear beyond loopback (serve --insecure)",
             insecure_transport.clone(),
         );
-        // Every command type shows from the start (at 0), not only once one has been handled.
-        for command in relance_domain::Event::TYPE_NAMES {
-            let _zero = commands.get_or_create(&CommandLabels {
-                command: (*command).to_owned(),
-                outcome: "accepted".to_owned(),
-            });
-        }
+        zero_commands(&commands);
         Self {
             registry,
             commands,
@@ -145,8 +147,10 @@ impl Metrics {
             lag_seconds,
             projection_bytes,
             quarantined,
+            poison,
             insecure_transport,
             last_checkpoint: AtomicU64::new(u64::MAX),
+            last_poison: AtomicU64::new(0),
             caught_up_at: Mutex::new(Instant::now()),
         }
     }
@@ -185,6 +189,13 @@ impl Metrics {
         }
         self.checkpoint
             .set(i64::try_from(checkpoint).unwrap_or(i64::MAX));
+        // Every poison message the views hold (also those recorded before this process
+        // started), so the counter agrees with `relance status`.
+        let poison = p.poison_count();
+        let seen = self.last_poison.swap(poison, Ordering::Relaxed);
+        if poison > seen {
+            self.poison.inc_by(poison - seen);
+        }
         if let Ok(q) = p.quarantined() {
             self.quarantined
                 .set(i64::try_from(q.len()).unwrap_or(i64::MAX));
@@ -214,6 +225,16 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// Every command type shows from the start (at 0), not only once one has been handled.
+fn zero_commands(commands: &Family<CommandLabels, Counter>) {
+    for command in relance_domain::Event::TYPE_NAMES {
+        let _zero = commands.get_or_create(&CommandLabels {
+            command: (*command).to_owned(),
+            outcome: "accepted".to_owned(),
+        });
     }
 }
 

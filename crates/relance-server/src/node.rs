@@ -47,6 +47,9 @@ pub struct Services {
     pub auth: crate::auth::AuthLayer,
     /// TLS (rustls); plaintext when `None`.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Why the projection stopped following the log (`None` while it follows): health turns
+    /// NOT_SERVING for the queries and overall when it does.
+    pub projection_stopped: Option<watch::Receiver<Option<String>>>,
 }
 
 /// A running node: its log, its projection (if it has one) and the task feeding it.
@@ -59,6 +62,8 @@ pub struct Node {
     started_at_unix_ms: i64,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<Result<(), ProjectionError>>>,
+    /// Why the projection task ended on its own, once it has.
+    stopped: watch::Receiver<Option<String>>,
 }
 
 impl Node {
@@ -71,16 +76,26 @@ impl Node {
         clock: Option<Clock>,
     ) -> Result<Self, NodeError> {
         let (stop, stop_rx) = watch::channel(false);
+        let (stopped_tx, stopped) = watch::channel(None);
         let (projection, task) = match projection_dir {
             Some(dir) => {
                 let p = Projection::open(dir)?;
+                let asked_to_stop = stop_rx.clone();
                 let run = relance_projection::run(p.clone(), log.clone(), stop_rx);
                 let task = tokio::spawn(async move {
                     let result = run.await;
-                    if let Err(e) = &result {
+                    let why = match &result {
+                        Err(e) => Some(e.to_string()),
+                        Ok(()) if !*asked_to_stop.borrow() => {
+                            Some("the event log stopped delivering events".to_owned())
+                        }
+                        Ok(()) => None,
+                    };
+                    if let Some(why) = why {
                         // Queries keep answering from the last checkpoint; say loudly why it
-                        // no longer moves (`relance status` shows the lag growing).
-                        tracing::error!(error = %e, "the projection stopped applying events");
+                        // no longer moves: the log, health (NOT_SERVING) and `relance status`.
+                        tracing::error!(error = %why, "the projection stopped applying events");
+                        stopped_tx.send_replace(Some(why));
                     }
                     result
                 });
@@ -111,6 +126,7 @@ impl Node {
                 .map_or(0, |d| d.as_millis() as i64),
             stop,
             task,
+            stopped,
         })
     }
 
@@ -133,9 +149,11 @@ impl Node {
                 commands: self.commands.is_some(),
                 started_at_unix_ms: self.started_at_unix_ms,
                 insecure_transport: false,
+                projection_stopped: self.stopped.clone(),
             },
             auth: crate::auth::AuthLayer::default(),
             tls: None,
+            projection_stopped: self.projection.is_some().then(|| self.stopped.clone()),
         }
     }
 
@@ -152,13 +170,30 @@ impl Node {
         }
     }
 
-    /// Stops the projection task and flushes its views.
+    /// Stops the projection task and flushes its views. A projection that had already stopped
+    /// on its own (reported then, by the log and health) does not fail the shutdown; a failure
+    /// while stopping (the last flush) does.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            task.await.map_err(|e| NodeError::Task(e.to_string()))??;
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        let result = task.await.map_err(|e| NodeError::Task(e.to_string()));
+        let earlier = self.stopped.borrow().clone();
+        match (result, earlier) {
+            (Ok(Ok(())), _) => Ok(()),
+            (Ok(Err(_)) | Err(_), Some(why)) => {
+                tracing::warn!(error = %why, "stopping a node whose projection had already stopped");
+                if let Some(p) = &self.projection {
+                    if let Err(e) = p.flush().await {
+                        tracing::warn!(error = %e, "could not flush the views");
+                    }
+                }
+                Ok(())
+            }
+            (Ok(Err(e)), None) => Err(e.into()),
+            (Err(e), None) => Err(e),
         }
-        Ok(())
     }
 }
 
@@ -198,6 +233,10 @@ pub async fn serve(
             .set_serving::<CooperativeQueriesServer<QueryService>>()
             .await;
     }
+    let health_watch = services
+        .projection_stopped
+        .filter(|_| queries.is_some())
+        .map(|stopped| tokio::spawn(not_serving_once_stopped(health.clone(), stopped)));
     // Keepalive finds dead peers, so a vanished client cannot hold a connection (and a
     // graceful shutdown) open forever.
     let mut builder = tonic::transport::Server::builder()
@@ -224,7 +263,26 @@ pub async fn serve(
             shutdown,
         )
         .await?;
+    if let Some(task) = health_watch {
+        task.abort();
+    }
     Ok(())
+}
+
+/// Health tells the truth: once the projection stops following the log, its queries would
+/// only serve stale views, so they and the process as a whole (`""`) turn NOT_SERVING.
+async fn not_serving_once_stopped(
+    health: tonic_health::server::HealthReporter,
+    mut stopped: watch::Receiver<Option<String>>,
+) {
+    if stopped.wait_for(Option::is_some).await.is_ok() {
+        health
+            .set_not_serving::<CooperativeQueriesServer<QueryService>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    }
 }
 
 /// The fully-qualified names of the services `services` puts on the listener: what reflection

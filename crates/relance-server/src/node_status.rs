@@ -15,6 +15,8 @@ pub struct NodeStatusService {
     pub started_at_unix_ms: i64,
     /// Bearer tokens accepted in clear beyond loopback (`relance serve --insecure`).
     pub insecure_transport: bool,
+    /// Why the projection stopped following the log (`None` while it follows).
+    pub projection_stopped: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 #[tonic::async_trait]
@@ -41,6 +43,12 @@ impl v1::node_server::Node for NodeStatusService {
             },
             started_at_unix_ms: self.started_at_unix_ms,
             insecure_transport: self.insecure_transport,
+            poison_messages: self.projection.as_ref().map_or(0, |p| p.poison_count()),
+            quarantined_cooperatives: match &self.projection {
+                Some(p) => p.quarantined().map_err(crate::status::internal)?.len() as u64,
+                None => 0,
+            },
+            projection_stopped: self.projection_stopped.borrow().clone().unwrap_or_default(),
         }))
     }
 }

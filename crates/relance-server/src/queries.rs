@@ -32,10 +32,13 @@ impl QueryService {
     fn not_quarantined(&self, id: &CoopId) -> Result<(), tonic::Status> {
         match self.projection.quarantine(id.as_str()).map_err(internal)? {
             None => Ok(()),
-            Some(q) => Err(refuse(Rule::CooperativeQuarantined, format!(
-                "cooperative {id} is quarantined: its hash chain breaks at version {} (position {}, event {}): {}; its later events are not applied",
-                q.version, q.position, q.event_id, q.reason
-            ))),
+            Some(q) => Err(refuse(
+                Rule::CooperativeQuarantined,
+                format!(
+                    "cooperative {id} is quarantined: {}; its later events are not applied",
+                    q.describe()
+                ),
+            )),
         }
     }
 

@@ -270,6 +270,9 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
             "lag_events": st.lag_events,
             "started_at": crate::output::day_time_of(st.started_at_unix_ms),
             "insecure_transport": st.insecure_transport,
+            "poison_messages": st.poison_messages,
+            "quarantined_cooperatives": st.quarantined_cooperatives,
+            "projection_stopped": st.projection_stopped,
         }));
     }
     match args.output {
@@ -287,10 +290,13 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
                     "lag_events",
                     "started_at",
                     "insecure_transport",
+                    "poison_messages",
+                    "quarantined_cooperatives",
+                    "projection_stopped",
                 ] {
                     let v = &n[key];
                     let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    println!("  {key:<12} {text}");
+                    println!("  {key:<24} {text}");
                 }
             }
         }

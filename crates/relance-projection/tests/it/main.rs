@@ -12,6 +12,7 @@ mod heads;
 mod history;
 mod listing;
 mod merkle;
+mod poison;
 mod replay;
 mod series;
 mod stream;
