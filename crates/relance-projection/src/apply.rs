@@ -121,15 +121,7 @@ impl Projection {
             return Ok(());
         };
         let last_position = last.position();
-        // Every position is a leaf of the Merkle tree: an event's hash, or the zero hash for a
-        // message that is not a relance event (docs/audit.md).
-        let leaves: Vec<(u64, Hash)> = items
-            .iter()
-            .map(|i| match i {
-                Item::Event(p) => (p.recorded.position, p.recorded.envelope.hash),
-                Item::Poison(p) => (p.position, Hash::ZERO),
-            })
-            .collect();
+        let leaves = tree_leaves(&items);
         // Each touched cooperative's index keys before the batch, and its state after each
         // event; the summary loses the states before the batch as they are taken.
         let mut old_keys: HashMap<CoopId, [Vec<u8>; 3]> = HashMap::new();
@@ -368,4 +360,16 @@ fn write_views(
         }
     }
     Ok(())
+}
+
+/// Every position is a leaf of the Merkle tree: an event's hash, or the zero hash for a message
+/// that is not a relance event (docs/audit.md).
+fn tree_leaves(items: &[&Item]) -> Vec<(u64, Hash)> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Event(p) => (p.recorded.position, p.recorded.envelope.hash),
+            Item::Poison(p) => (p.position, Hash::ZERO),
+        })
+        .collect()
 }
