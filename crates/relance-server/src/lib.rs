@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod batch;
 mod commands;
 pub mod metrics;
 mod node;
@@ -13,6 +14,7 @@ mod queries;
 mod status;
 
 pub use audit::AuditService;
+pub use batch::{EntryResult, MAX_BATCH};
 pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};
 pub use node::{serve, Node, NodeError, Services};
 pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};
