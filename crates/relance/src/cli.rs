@@ -74,6 +74,9 @@ pub enum LogFormat {
 pub enum Output {
     Table,
     Json,
+    /// For spreadsheets: UTF-8 with a BOM, `;`-separated, formula-like cells neutralised
+    /// (`coop list`, `coop history`, `summary`; other commands print a table).
+    Csv,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -87,6 +90,9 @@ pub enum Command {
     /// Record facts about a cooperative, or read one.
     #[command(subcommand)]
     Coop(CoopCommand),
+    /// Load a register kept in a spreadsheet (CSV, XLSX, ODS) through the batch RPC.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print the province summary (now, or as known at a past point with --as-of/--position).
     Summary(AtArgs),
     /// Export, verify and replay the history; compare digests.
@@ -199,6 +205,47 @@ pub struct NatsLinkArgs {
     pub nats_nkey: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// One row = one registration (Raison sociale, Tribunal, N° d'immatriculation, Date,
+    /// Secteur, Activité, Commune…).
+    Cooperatives(ImportArgs),
+    /// One row = one fact; a `Type` column says which (arrêt, reprise, appui…).
+    Facts(ImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The register: .csv (`,`, `;` or tab), .xlsx, .xls or .ods.
+    pub file: PathBuf,
+    /// Text encoding of a CSV file (utf-8, utf-16le, utf-16be, windows-1252, windows-1256);
+    /// detected when absent.
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// Field separator of a CSV file (`;`, `,` or `tab`); detected when absent.
+    #[arg(long)]
+    pub separator: Option<String>,
+    /// Sheet of a workbook (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// `COLUMN=field`: read this column as that field (`ignore` skips it); repeatable.
+    #[arg(long = "map", value_name = "COLUMN=field")]
+    pub map: Vec<String>,
+    /// Check every row against the node's current state; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write nothing if any row is rejected or conflicts (every row is checked first).
+    #[arg(long)]
+    pub all_or_nothing: bool,
+    /// Write the refused rows here (CSV with the original columns and `Motif du rejet`), to
+    /// fix in a spreadsheet and import again.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Rows per batch call (at most 1,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch_size: u16,
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Keep the demo's data in this directory (default: a temporary directory, removed after).
@@ -210,6 +257,10 @@ pub struct DemoArgs {
     pub nats: Option<String>,
     #[command(flatten)]
     pub link: NatsLinkArgs,
+    /// Write the sample register of the demo's province (an illustrative CSV) to this file
+    /// and exit: `relance import cooperatives FILE` loads it.
+    #[arg(long, value_name = "FILE")]
+    pub write_register: Option<PathBuf>,
 }
 
 /// Options every write takes.

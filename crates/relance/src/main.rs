@@ -9,10 +9,12 @@ mod cli;
 mod client;
 mod coop;
 mod demo;
+mod import;
 mod log;
 mod output;
 mod progress;
 mod serve;
+mod sheet;
 mod time;
 mod token;
 
@@ -74,6 +76,7 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Coop(cmd) => coop::coop(&cli.client, cmd).await,
+        cli::Command::Import(cmd) => import::run(&cli.client, cmd).await,
         cli::Command::Summary(at) => client::summary(&cli.client, &at).await,
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),

@@ -32,7 +32,7 @@ pub fn mad(centimes: i64) -> String {
 pub fn reply(out: Output, r: &v1::CommandReply) -> Result<()> {
     match out {
         Output::Json => json(r),
-        Output::Table => {
+        Output::Table | Output::Csv => {
             let dup = if r.duplicate {
                 " (duplicate: already recorded, nothing written)"
             } else {
@@ -159,6 +159,9 @@ pub fn view(out: Output, v: &v1::CooperativeView) -> Result<()> {
 }
 
 pub fn list(out: Output, items: &[v1::CooperativeView], total: u64) -> Result<()> {
+    if out == Output::Csv {
+        return crate::sheet::list(items);
+    }
     if out == Output::Json {
         return json(&serde_json::json!({ "total": total, "cooperatives": items }));
     }
@@ -286,6 +289,9 @@ pub fn day_of(ms: i64) -> String {
 }
 
 pub fn history(out: Output, h: &v1::HistoryReply) -> Result<()> {
+    if out == Output::Csv {
+        return crate::sheet::history(h);
+    }
     if out == Output::Json {
         return json(h);
     }
@@ -319,6 +325,9 @@ pub fn history(out: Output, h: &v1::HistoryReply) -> Result<()> {
 }
 
 pub fn summary(out: Output, s: &v1::ProvinceSummary) -> Result<()> {
+    if out == Output::Csv {
+        return crate::sheet::summary(s);
+    }
     if out == Output::Json {
         return json(s);
     }
