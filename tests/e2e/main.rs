@@ -6,6 +6,7 @@ mod deploy;
 mod distributed;
 mod embedded;
 mod failover;
+mod import;
 mod operations;
 mod partner;
 mod reflection;

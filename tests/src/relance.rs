@@ -14,18 +14,24 @@ use tonic::transport::Channel;
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
-/// The `relance` binary: `RELANCE_BIN`, else `target/<profile>/relance` beside this test.
+/// The `relance` binary: `RELANCE_BIN`, else `target/<profile>/relance` beside this test
+/// (which is under `CARGO_TARGET_DIR` when that is set), else `$CARGO_TARGET_DIR/debug/relance`.
 pub fn relance_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("RELANCE_BIN") {
         return PathBuf::from(p);
     }
+    let in_target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| PathBuf::from(d).join("debug").join("relance"))
+        .filter(|p| p.is_file());
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/relance
     let bin = exe
         .parent()
         .and_then(Path::parent)
         .map(|d| d.join("relance"))
-        .expect("target directory");
+        .filter(|p| p.is_file())
+        .or(in_target_dir)
+        .unwrap_or_else(|| PathBuf::from("target/debug/relance"));
     assert!(
         bin.is_file(),
         "{} is missing: build it first with `cargo build --bins` (scripts/test.sh does), or set RELANCE_BIN",
