@@ -36,7 +36,7 @@ impl Node {
         let data = data.to_str().expect("utf8").to_owned();
         let nats = match backend {
             Backend::Embedded => None,
-            Backend::JetStream => Some(NatsServer::start(&current_binary()).await),
+            Backend::JetStream => Some(NatsServer::start(current_binary()).await),
         };
         let url = nats.as_ref().map(NatsServer::url);
         let mut args = vec!["--data-dir", data.as_str(), "--rate-limit", "0"];

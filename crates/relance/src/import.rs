@@ -43,7 +43,8 @@ pub async fn run(args: &ClientArgs, cmd: ImportCommand) -> Result<()> {
         .iter()
         .any(|(o, _)| !matches!(o, Outcome::Accepted | Outcome::AlreadyThere))
         || import.errors().next().is_some();
-    let written = !a.dry_run && !(a.all_or_nothing && refused);
+    let aborted = a.all_or_nothing && refused;
+    let written = !(a.dry_run || aborted);
     if written {
         answers = send(&mut client, &import, size, false).await?;
     }
@@ -52,7 +53,7 @@ pub async fn run(args: &ClientArgs, cmd: ImportCommand) -> Result<()> {
         write_rejects(path, &import, &answers)?;
     }
     print(args.output, &import, &summary, a.dry_run, written)?;
-    if a.all_or_nothing && refused {
+    if aborted {
         bail!(
             "nothing was written: {} row(s) rejected, {} conflict(s) (--all-or-nothing)",
             summary.rejected,
