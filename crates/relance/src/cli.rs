@@ -234,7 +234,9 @@ pub struct ImportArgs {
     /// Check every row against the node's current state; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Write nothing if any row is rejected or conflicts (every row is checked first).
+    /// Write nothing if any row is rejected or conflicts: the whole file is checked first (a
+    /// dry run), then written. Not a transaction: a change another writer makes between the
+    /// check and the write can still refuse a row then (the summary shows it).
     #[arg(long)]
     pub all_or_nothing: bool,
     /// Write the refused rows here (CSV with the original columns and `Motif du rejet`), to
