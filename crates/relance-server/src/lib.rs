@@ -5,6 +5,8 @@
 mod audit;
 pub mod auth;
 mod batch;
+#[cfg(test)]
+mod batch_tests;
 mod commands;
 pub mod metrics;
 mod node;
