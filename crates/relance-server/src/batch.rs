@@ -24,6 +24,9 @@ use crate::{command_error_status, refuse};
 /// Most commands one `Batch` call may carry; more is refused with `batch_too_large`.
 pub const MAX_BATCH: usize = 1000;
 
+/// Cooperatives read from the log at once before a batch is decided.
+const PREFETCH: usize = 32;
+
 /// One entry's answer.
 pub type EntryResult = Result<Outcome, CommandError>;
 
@@ -121,6 +124,7 @@ impl CommandHandler {
             round: Vec::new(),
             in_round: HashSet::new(),
         };
+        run.prefetch().await;
         run.run().await;
         run.finish()
     }
@@ -240,6 +244,49 @@ fn entry(
 }
 
 impl Run<'_> {
+    /// The aggregates of every cooperative in the batch: from the cache, or read from the log
+    /// `PREFETCH` at a time (one after the other, a thousand new cooperatives on JetStream
+    /// cost a thousand round trips before the first decision). A failed read is left for the
+    /// entry to meet and answer.
+    async fn prefetch(&mut self) {
+        use futures::StreamExt as _;
+        let mut missing = Vec::new();
+        let mut seen = HashSet::new();
+        for p in &self.queue {
+            let id = &p.meta.cooperative_id;
+            if self.aggs.contains_key(id) || !seen.insert(id.clone()) {
+                continue;
+            }
+            let cached = if self.dry_run {
+                None
+            } else {
+                self.guards
+                    .get_mut(&shard_index(id))
+                    .and_then(|cache| cache.remove(id))
+            };
+            match cached {
+                Some(agg) => {
+                    self.aggs.insert(id.clone(), Working { agg, cached: true });
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        let handler = self.handler;
+        let loaded: Vec<_> = futures::stream::iter(missing)
+            .map(|id| async move {
+                let agg = handler.load(&id).await;
+                (id, agg)
+            })
+            .buffer_unordered(PREFETCH)
+            .collect()
+            .await;
+        for (id, agg) in loaded {
+            if let Ok(agg) = agg {
+                self.aggs.insert(id, Working { agg, cached: false });
+            }
+        }
+    }
+
     async fn run(&mut self) {
         while let Some(p) = self.queue.pop_front() {
             if self.in_round.contains(&p.meta.cooperative_id) {
