@@ -8,6 +8,7 @@ mod distributed;
 mod embedded;
 mod failover;
 mod hardening;
+mod import;
 mod operations;
 mod partner;
 mod reflection;

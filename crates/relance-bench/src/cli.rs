@@ -82,6 +82,8 @@ pub enum SyncChoice {
 pub enum Part {
     AppendJetstream,
     AppendEmbedded,
+    /// 35,000 registrations through the `Batch` RPC, beside the raw append loops.
+    Batch,
     AppendPostgres,
     Catchup,
     Queries,
@@ -123,6 +125,7 @@ pub fn plan(args: &Args) -> Plan {
         vec![
             Part::AppendJetstream,
             Part::AppendEmbedded,
+            Part::Batch,
             Part::AppendPostgres,
             Part::Catchup,
             Part::Queries,

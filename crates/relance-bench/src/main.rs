@@ -75,6 +75,9 @@ async fn bench(args: Args) -> Result<()> {
         if plan.has(Part::AppendJetstream) || plan.has(Part::AppendPostgres) {
             rows::append::append_jetstream(&plan, &server, &mut rows, &mut js_rates).await?;
         }
+        if plan.has(Part::Batch) {
+            rows::batch::batch_jetstream(&plan, &server, &mut rows).await?;
+        }
         // The read side runs once, on the first server.
         if i == 0 && (plan.has(Part::Catchup) || plan.has(Part::Queries) || plan.has(Part::Audit)) {
             export = read_side(&plan, &server, work.path(), &mut rows).await?;
@@ -83,6 +86,9 @@ async fn bench(args: Args) -> Result<()> {
 
     if plan.has(Part::AppendEmbedded) {
         rows::append::append_embedded(&plan, work.path(), &mut rows).await?;
+    }
+    if plan.has(Part::Batch) {
+        rows::batch::batch_embedded(&plan, work.path(), &mut rows).await?;
     }
     if plan.has(Part::AppendPostgres) {
         rows::postgres::append_postgres(&plan, &js_rates, &mut rows).await?;

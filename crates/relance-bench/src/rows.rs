@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod audit;
+pub mod batch;
 pub mod catchup;
 pub mod postgres;
 pub mod queries;

@@ -91,6 +91,8 @@ rules! {
     RateLimited = "rate_limited" => ResourceExhausted,
     /// A request over the node's message size limit.
     RequestTooLarge = "request_too_large" => ResourceExhausted,
+    /// A batch of more commands than one call may carry (`relance_server::MAX_BATCH`).
+    BatchTooLarge = "batch_too_large" => ResourceExhausted,
     // What this node can do now.
     /// The node does not serve this (e.g. queries on a `--role command` process).
     NotServedHere = "not_served_here" => FailedPrecondition,

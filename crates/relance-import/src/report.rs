@@ -48,6 +48,20 @@ impl Rejects {
         }
     }
 
+    /// No refused rows yet, under `import`'s headers (add them with [`Rejects::push`]).
+    pub fn for_import(import: &Import) -> Self {
+        Self {
+            headers: import.headers.clone(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a refused row: its cells and the reason (e.g. the server's refusal of a row the
+    /// importer accepted).
+    pub fn push(&mut self, cells: Vec<String>, reason: String) {
+        self.rows.push((cells, reason));
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }

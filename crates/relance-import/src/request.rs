@@ -97,3 +97,23 @@ pub(crate) fn meta(request_id: String, cooperative_id: &str) -> Option<v1::Comma
         correlation_id: String::new(),
     })
 }
+
+/// A request as an entry of `CooperativeCommands.Batch`.
+impl From<Request> for v1::BatchCommand {
+    fn from(r: Request) -> Self {
+        use v1::batch_command::Command as C;
+        let command = match r {
+            Request::Register(r) => C::Register(r),
+            Request::Halt(r) => C::Halt(r),
+            Request::Resume(r) => C::Resume(r),
+            Request::Reorient(r) => C::Reorient(r),
+            Request::Authorize(r) => C::Authorize(r),
+            Request::GrantSupport(r) => C::GrantSupport(r),
+            Request::OpenSalesChannel(r) => C::OpenSalesChannel(r),
+            Request::ReportHeadcount(r) => C::ReportHeadcount(r),
+        };
+        v1::BatchCommand {
+            command: Some(command),
+        }
+    }
+}

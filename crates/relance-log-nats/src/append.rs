@@ -101,6 +101,103 @@ impl Inner {
             .await
     }
 
+    /// The subject, the version the event gets and the message to publish.
+    fn message(
+        &self,
+        r: &AppendRequest,
+        expected_sequence: u64,
+    ) -> Result<(String, u64, PublishMessage), LogError> {
+        let subject = self.subject(&r.cooperative_id);
+        let version = r.expected_version.checked_add(1).ok_or_else(|| {
+            LogError::Storage(format!(
+                "cooperative {} has no next version",
+                r.cooperative_id
+            ))
+        })?;
+        let message = PublishMessage::build()
+            .headers(headers::event_headers(r, version)?)
+            .message_id(headers::message_id(&r.cooperative_id, &r.request_id))
+            .expected_last_subject_sequence(expected_sequence)
+            .payload(Bytes::from(r.payload.clone()));
+        Ok((subject, version, message))
+    }
+
+    /// The result of an acknowledged publish of `r` at `version`.
+    async fn acknowledged(
+        &self,
+        r: &AppendRequest,
+        subject: &str,
+        version: u64,
+        ack: PublishAck,
+    ) -> Result<Appended, LogError> {
+        if ack.stream != self.config.stream {
+            return Err(LogError::Storage(format!(
+                "{subject} is stored by stream {}, not {}",
+                ack.stream, self.config.stream
+            )));
+        }
+        if ack.duplicate {
+            return self
+                .reading("reading the first result", || {
+                    self.first_result(r, ack.sequence)
+                })
+                .await;
+        }
+        self.remember_head(&r.cooperative_id, version, ack.sequence);
+        Ok(Appended {
+            position: ack.sequence,
+            version,
+            duplicate: false,
+        })
+    }
+
+    /// Pipelined: every publish of the batch sent, then the acknowledgements awaited. The
+    /// first request of each cooperative is pipelined; a later one on the same cooperative
+    /// (whose expectation depends on its predecessor's position) and any publish that failed
+    /// or was not acknowledged go through [`append`](Self::append), which retries with the
+    /// same message id, so nothing is stored twice.
+    pub(crate) async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<Appended, LogError>> {
+        let mut results: Vec<Option<Result<Appended, LogError>>> = vec![None; requests.len()];
+        let mut seen = std::collections::HashSet::new();
+        let mut in_flight = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            if !seen.insert(r.cooperative_id.clone()) {
+                continue;
+            }
+            let expected = self
+                .reading("checking the writer's view", || self.expected_sequence(r))
+                .await;
+            let Ok(Some(expected)) = expected else {
+                continue;
+            };
+            let Ok((subject, version, message)) = self.message(r, expected) else {
+                continue;
+            };
+            if let Ok(ack) = self.js.send_publish(subject.clone(), message).await {
+                in_flight.push((i, subject, version, ack));
+            }
+        }
+        for (i, subject, version, ack) in in_flight {
+            if let Ok(ack) = ack.await {
+                results[i] = Some(
+                    self.acknowledged(&requests[i], &subject, version, ack)
+                        .await,
+                );
+            }
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        for (r, result) in requests.into_iter().zip(results) {
+            out.push(match result {
+                Some(done) => done,
+                None => self.append(r).await,
+            });
+        }
+        out
+    }
+
     pub(crate) async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
         let Some(expected_sequence) = self
             .reading("checking the writer's view", || self.expected_sequence(&r))
@@ -110,18 +207,7 @@ impl Inner {
                 .reading("resolving a conflict", || self.conflict_or_duplicate(&r))
                 .await;
         };
-        let subject = self.subject(&r.cooperative_id);
-        let version = r.expected_version.checked_add(1).ok_or_else(|| {
-            LogError::Storage(format!(
-                "cooperative {} has no next version",
-                r.cooperative_id
-            ))
-        })?;
-        let message = PublishMessage::build()
-            .headers(headers::event_headers(&r, version)?)
-            .message_id(headers::message_id(&r.cooperative_id, &r.request_id))
-            .expected_last_subject_sequence(expected_sequence)
-            .payload(Bytes::from(r.payload.clone()));
+        let (subject, version, message) = self.message(&r, expected_sequence)?;
         let mut attempts = 0u32;
         let published = retry_notify(
             &self.config.retry_policy(),
@@ -138,27 +224,7 @@ impl Inner {
         )
         .await;
         let error = match published {
-            Ok(ack) if ack.stream != self.config.stream => {
-                return Err(LogError::Storage(format!(
-                    "{subject} is stored by stream {}, not {}",
-                    ack.stream, self.config.stream
-                )))
-            }
-            Ok(ack) if ack.duplicate => {
-                return self
-                    .reading("reading the first result", || {
-                        self.first_result(&r, ack.sequence)
-                    })
-                    .await
-            }
-            Ok(ack) => {
-                self.remember_head(&r.cooperative_id, version, ack.sequence);
-                return Ok(Appended {
-                    position: ack.sequence,
-                    version,
-                    duplicate: false,
-                });
-            }
+            Ok(ack) => return self.acknowledged(&r, &subject, version, ack).await,
             Err(e) => e,
         };
         match classify(&error) {

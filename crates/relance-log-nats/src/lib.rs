@@ -87,6 +87,10 @@ impl EventLog for JetStreamLog {
         self.inner.append(request).await
     }
 
+    async fn append_batch(&self, requests: Vec<AppendRequest>) -> Vec<Result<Appended, LogError>> {
+        self.inner.append_batch(requests).await
+    }
+
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
         self.inner
             .reading("reading a cooperative", || self.inner.read_cooperative(id))

@@ -134,6 +134,17 @@ fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
     })
 }
 
+/// What a batch has staged so far: its sled batch, the versions it gives cooperatives and
+/// the request ids it writes.
+#[derive(Default)]
+struct Staged {
+    batch: sled::Batch,
+    /// Whether anything was staged.
+    writes: bool,
+    versions: std::collections::HashMap<CoopId, u64>,
+    requests: std::collections::HashMap<Vec<u8>, Appended>,
+}
+
 impl SledLog {
     /// Opens (or creates) the log in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, LogError> {
@@ -223,6 +234,62 @@ impl SledLog {
         Ok(())
     }
 
+    /// Checks one request against the log and what the batch staged before it, and stages
+    /// its writes at `*position` (then advanced).
+    fn stage(
+        &self,
+        r: &AppendRequest,
+        position: &mut u64,
+        staged: &mut Staged,
+    ) -> Result<Appended, LogError> {
+        let req_key = key(b'r', &r.cooperative_id, r.request_id.as_bytes());
+        if let Some(first) = staged.requests.get(&req_key) {
+            return Ok(Appended {
+                duplicate: true,
+                ..*first
+            });
+        }
+        if let Some(pos) = self.inner.tree.get(&req_key).map_err(storage)? {
+            let position = read_u64(&pos, 0)?;
+            let first = self.get_event(position)?;
+            return Ok(Appended {
+                position,
+                version: first.version,
+                duplicate: true,
+            });
+        }
+        let version = match staged.versions.get(&r.cooperative_id) {
+            Some(v) => *v,
+            None => self.last_version(&r.cooperative_id)?,
+        };
+        if version != r.expected_version {
+            return Err(LogError::Conflict {
+                cooperative_id: r.cooperative_id.clone(),
+                expected: r.expected_version,
+                actual: version,
+            });
+        }
+        let at = *position;
+        let version = version + 1;
+        staged
+            .batch
+            .insert(&event_key(at)[..], encode_record(r, version));
+        staged
+            .batch
+            .insert(key(b'c', &r.cooperative_id, &be(version)), &be(at)[..]);
+        staged.batch.insert(req_key.clone(), &be(at)[..]);
+        staged.writes = true;
+        staged.versions.insert(r.cooperative_id.clone(), version);
+        let appended = Appended {
+            position: at,
+            version,
+            duplicate: false,
+        };
+        staged.requests.insert(req_key, appended);
+        *position += 1;
+        Ok(appended)
+    }
+
     fn durable(&self) -> u64 {
         *self.inner.durable.borrow()
     }
@@ -231,51 +298,52 @@ impl SledLog {
 #[async_trait]
 impl EventLog for SledLog {
     async fn append(&self, r: AppendRequest) -> Result<Appended, LogError> {
-        let outcome = {
+        self.append_batch(vec![r])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(LogError::Storage("an append gave no result".into())))
+    }
+
+    /// The whole batch under the writer lock, applied as one sled batch, then one flush.
+    async fn append_batch(&self, requests: Vec<AppendRequest>) -> Vec<Result<Appended, LogError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        let mut highest = 0;
+        {
             let mut next = self.inner.writer.lock().await;
-            let req_key = key(b'r', &r.cooperative_id, r.request_id.as_bytes());
-            if let Some(pos) = self.inner.tree.get(&req_key).map_err(storage)? {
-                let position = read_u64(&pos, 0)?;
-                let first = self.get_event(position)?;
-                Appended {
-                    position,
-                    version: first.version,
-                    duplicate: true,
+            let mut staged = Staged::default();
+            let mut position = *next;
+            for r in &requests {
+                let result = self.stage(r, &mut position, &mut staged);
+                if let Ok(a) = &result {
+                    highest = highest.max(a.position);
                 }
-            } else {
-                let version = self.last_version(&r.cooperative_id)?;
-                if version != r.expected_version {
-                    return Err(LogError::Conflict {
-                        cooperative_id: r.cooperative_id.clone(),
-                        expected: r.expected_version,
-                        actual: version,
-                    });
+                results.push(result);
+            }
+            if staged.writes {
+                if let Err(e) = self.inner.tree.apply_batch(staged.batch).map_err(storage) {
+                    // Nothing of the batch was written: every entry staged in it failed.
+                    return results
+                        .into_iter()
+                        .map(|r| match r {
+                            Ok(a) if a.position >= *next => Err(e.clone()),
+                            other => other,
+                        })
+                        .collect();
                 }
-                let position = *next;
-                let version = version + 1;
-                let mut batch = sled::Batch::default();
-                batch.insert(&event_key(position)[..], encode_record(&r, version));
-                batch.insert(
-                    key(b'c', &r.cooperative_id, &be(version)),
-                    &be(position)[..],
-                );
-                batch.insert(req_key, &be(position)[..]);
-                self.inner.tree.apply_batch(batch).map_err(storage)?;
-                *next += 1;
+                *next = position;
                 self.inner
                     .applied
-                    .store(position, std::sync::atomic::Ordering::SeqCst);
-                Appended {
-                    position,
-                    version,
-                    duplicate: false,
-                }
+                    .store(position - 1, std::sync::atomic::Ordering::SeqCst);
             }
-        };
+        }
         // Acknowledge only once durable (a duplicate may still be in flight from a crash-free
         // concurrent append: the flush covers it too).
-        self.flush_through(outcome.position).await?;
-        Ok(outcome)
+        if highest > 0 {
+            if let Err(e) = self.flush_through(highest).await {
+                return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+            }
+        }
+        results
     }
 
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {

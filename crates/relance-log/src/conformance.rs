@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             follow_delivers_stored_then_live_events,
             concurrent_writers_on_one_cooperative_never_both_win,
             last_position_tracks_the_head,
+            append_batch_answers_each_entry_in_order,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -303,4 +304,63 @@ pub async fn last_position_tracks_the_head<H: Harness>(h: &mut H) {
     assert_eq!(log.last_position().await.expect("head"), a.position);
     let b = append_ok(&*log, "REH-2", "r1").await;
     assert_eq!(log.last_position().await.expect("head"), b.position);
+}
+
+/// A batch with good entries, a stale one and a repeated request id: each answered as its own
+/// append would be, in order; the conflict sinks nothing else.
+pub async fn append_batch_answers_each_entry_in_order<H: Harness>(h: &mut H) {
+    let log = h.open().await;
+    let reg = append_ok(&*log, "REH-1", "reg").await;
+    append_ok(&*log, "REH-1", "second").await;
+    let results = log
+        .append_batch(vec![
+            request("REH-2", 0, "a"),
+            // Stale: REH-1 is at version 2.
+            request("REH-1", 1, "stale"),
+            request("REH-3", 0, "b"),
+            // Already appended: the first result.
+            request("REH-1", 0, "reg"),
+            request("REH-4", 0, "c"),
+        ])
+        .await;
+    assert_eq!(results.len(), 5);
+    let ok = |i: usize| results[i].as_ref().expect("accepted").to_owned();
+    assert_eq!((ok(0).version, ok(0).duplicate), (1, false));
+    assert!(
+        matches!(
+            results[1],
+            Err(LogError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            })
+        ),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!((ok(2).version, ok(2).duplicate), (1, false));
+    assert_eq!(
+        (ok(3).position, ok(3).version, ok(3).duplicate),
+        (reg.position, 1, true)
+    );
+    assert_eq!((ok(4).version, ok(4).duplicate), (1, false));
+    let positions = [ok(0).position, ok(2).position, ok(4).position];
+    assert!(positions.iter().all(|p| *p > reg.position));
+    // Durable and readable once answered: two events before, three from the batch.
+    let all = log.read_from(0, 100).await.expect("read");
+    assert_eq!(all.len(), 5);
+    let mut written: Vec<u64> = all.iter().skip(2).map(|e| e.position).collect();
+    written.sort_unstable();
+    let mut expected = positions.to_vec();
+    expected.sort_unstable();
+    assert_eq!(written, expected);
+    assert_eq!(
+        log.read_cooperative(&coop("REH-1"))
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
+    // An empty batch is answered with nothing.
+    assert!(log.append_batch(Vec::new()).await.is_empty());
 }

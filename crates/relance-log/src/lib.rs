@@ -96,6 +96,20 @@ pub trait EventLog: Send + Sync + 'static {
     /// this returns `Ok`.
     async fn append(&self, request: AppendRequest) -> Result<Appended, LogError>;
 
+    /// Appends many events, each as [`append`](Self::append) would (its own expectation,
+    /// request id and result), answered in the order given; durable when this returns. One
+    /// entry's failure does not sink the others. Requests on the same cooperative must each
+    /// expect the version its predecessor in the batch creates; a backend may answer the later
+    /// ones with a conflict (the caller appends them in a later batch). The default appends one
+    /// after the other; backends commit a batch with one flush or pipeline it.
+    async fn append_batch(&self, requests: Vec<AppendRequest>) -> Vec<Result<Appended, LogError>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            out.push(self.append(r).await);
+        }
+        out
+    }
+
     /// Every event of one cooperative, in version order.
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError>;
 

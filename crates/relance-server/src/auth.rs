@@ -60,8 +60,14 @@ impl Role {
         matches!(
             (self, p),
             (_, Permission::Public)
-                | (Role::Prefecture, Permission::Record | Permission::Read)
-                | (Role::Partner, Permission::Support | Permission::Read)
+                | (
+                    Role::Prefecture,
+                    Permission::Record | Permission::Batch | Permission::Read
+                )
+                | (
+                    Role::Partner,
+                    Permission::Support | Permission::Batch | Permission::Read
+                )
                 | (Role::Auditor, Permission::Read | Permission::Audit)
                 | (Role::Reader, Permission::Read)
         )
@@ -77,6 +83,9 @@ pub enum Permission {
     Record,
     /// A partner's support grant.
     Support,
+    /// A batch of commands: whoever may record or support may send one; each entry is then
+    /// checked against `Record` or `Support` as its own RPC would be.
+    Batch,
     /// Queries (and reflection).
     Read,
     /// Export, verify, digest.
@@ -123,6 +132,7 @@ pub const PERMISSIONS: &[(&str, Permission)] = &[
     ),
     // Counts per day, week or month: a read like every query, named for the record.
     ("/relance.v1.CooperativeQueries/Series", Permission::Read),
+    ("/relance.v1.CooperativeCommands/Batch", Permission::Batch),
     ("/relance.v1.CooperativeQueries/", Permission::Read),
     ("/relance.v1.Audit/", Permission::Audit),
     ("/relance.v1.Node/", Permission::Read),

@@ -63,11 +63,11 @@ fn system_clock() -> Clock {
 /// cooperative aggregates, dropped on any conflict or failure.
 pub struct CommandHandler {
     log: Arc<dyn EventLog>,
-    shards: Vec<Mutex<HashMap<CoopId, Aggregate>>>,
-    clock: Clock,
-    max_attempts: usize,
-    cache_per_shard: usize,
-    metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) shards: Vec<Mutex<HashMap<CoopId, Aggregate>>>,
+    pub(crate) clock: Clock,
+    pub(crate) max_attempts: usize,
+    pub(crate) cache_per_shard: usize,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl CommandHandler {
@@ -97,9 +97,7 @@ impl CommandHandler {
     }
 
     fn shard(&self, id: &CoopId) -> &Mutex<HashMap<CoopId, Aggregate>> {
-        let mut h = DefaultHasher::new();
-        id.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[shard_index(id)]
     }
 
     /// Reads a cooperative's whole history from the log and checks its hash chain: the command
@@ -283,8 +281,15 @@ impl CommandHandler {
     }
 }
 
+/// The shard a cooperative's cached aggregate lives in.
+pub(crate) fn shard_index(id: &CoopId) -> usize {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    (h.finish() as usize) % SHARDS
+}
+
 /// `FailedPrecondition` → `failed_precondition`.
-fn snake_case(camel: &str) -> String {
+pub(crate) fn snake_case(camel: &str) -> String {
     let mut out = String::with_capacity(camel.len() + 4);
     for (i, c) in camel.chars().enumerate() {
         if c.is_ascii_uppercase() && i > 0 {
@@ -305,7 +310,7 @@ fn quarantined(id: &CoopId, position: u64, why: String) -> CommandError {
     ))
 }
 
-fn duplicate_of(first: &Recorded) -> Outcome {
+pub(crate) fn duplicate_of(first: &Recorded) -> Outcome {
     Outcome {
         event_id: first.envelope.event_id.clone(),
         version: first.envelope.version,
@@ -314,7 +319,12 @@ fn duplicate_of(first: &Recorded) -> Outcome {
     }
 }
 
-fn remember(cache: &mut HashMap<CoopId, Aggregate>, id: CoopId, agg: Aggregate, cap: usize) {
+pub(crate) fn remember(
+    cache: &mut HashMap<CoopId, Aggregate>,
+    id: CoopId,
+    agg: Aggregate,
+    cap: usize,
+) {
     if cache.len() >= cap {
         if let Some(victim) = cache.keys().next().cloned() {
             cache.remove(&victim);
@@ -325,7 +335,7 @@ fn remember(cache: &mut HashMap<CoopId, Aggregate>, id: CoopId, agg: Aggregate, 
 
 /// A log failure as a command failure. A message under a cooperative's subject that is not a
 /// relance event (read while loading it or while resolving a conflict) quarantines it.
-fn log_error(e: LogError) -> CommandError {
+pub(crate) fn log_error(e: LogError) -> CommandError {
     match e {
         LogError::Unavailable(m) => {
             CommandError::Unavailable(format!("event log unavailable: {m}"))
@@ -344,7 +354,7 @@ fn log_error(e: LogError) -> CommandError {
 }
 
 /// A UUIDv7 for an event recorded at `now_ms`.
-fn new_event_id(now_ms: i64) -> String {
+pub(crate) fn new_event_id(now_ms: i64) -> String {
     let ts = uuid::Timestamp::from_unix(
         uuid::NoContext,
         (now_ms / 1000) as u64,
@@ -412,5 +422,11 @@ impl v1::cooperative_commands_server::CooperativeCommands for CommandService {
         r: Request<v1::RetractRequest>,
     ) -> Result<Response<v1::CommandReply>, Status> {
         self.0.handle(r).await
+    }
+    async fn batch(
+        &self,
+        r: Request<v1::BatchRequest>,
+    ) -> Result<Response<v1::BatchReply>, Status> {
+        self.0.handle_batch(r).await
     }
 }

@@ -4,6 +4,9 @@
 
 mod audit;
 pub mod auth;
+mod batch;
+#[cfg(test)]
+mod batch_tests;
 mod commands;
 pub mod metrics;
 mod node;
@@ -14,6 +17,7 @@ mod status;
 mod tlog;
 
 pub use audit::AuditService;
+pub use batch::{EntryResult, MAX_BATCH};
 pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};
 pub use node::{serve, Node, NodeError, Services};
 pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};

@@ -92,7 +92,7 @@ mod tests {
             RequestIdReused => Code::AlreadyExists,
             SupportNotInOwnName | RoleNotAllowed => Code::PermissionDenied,
             MissingToken | MalformedToken | UnknownToken => Code::Unauthenticated,
-            RateLimited | RequestTooLarge => Code::ResourceExhausted,
+            RateLimited | RequestTooLarge | BatchTooLarge => Code::ResourceExhausted,
             PositionNotReached | LogUnavailable => Code::Unavailable,
             CorruptEvent => Code::DataLoss,
             Internal => Code::Internal,

@@ -277,7 +277,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
     }
     match args.output {
         crate::cli::Output::Json => println!("{}", serde_json::to_string_pretty(&out)?),
-        crate::cli::Output::Table => {
+        crate::cli::Output::Table | crate::cli::Output::Csv => {
             for n in &out {
                 println!("{}", n["server"].as_str().unwrap_or(""));
                 for key in [

@@ -10,6 +10,7 @@ mod client;
 mod coop;
 mod demo;
 mod export;
+mod import;
 mod log;
 mod output;
 mod progress;
@@ -77,6 +78,7 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Serve(args) => serve::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
         cli::Command::Coop(cmd) => coop::coop(&cli.client, cmd).await,
+        cli::Command::Import(cmd) => import::run(&cli.client, cmd).await,
         cli::Command::Summary(args) => client::summary(&cli.client, &args).await,
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),

@@ -37,7 +37,7 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         ExpectedVersionMismatch | Contended => Conflict,
         RequestIdReused => AlreadyExists,
         MissingToken | MalformedToken | UnknownToken => Unauthenticated,
-        RateLimited | RequestTooLarge => ResourceExhausted,
+        RateLimited | RequestTooLarge | BatchTooLarge => ResourceExhausted,
         PositionNotReached | LogUnavailable => Unavailable,
         CorruptEvent => DataLoss,
         Rule::Internal => RejectionKind::Internal,

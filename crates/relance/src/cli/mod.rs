@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod import;
 mod nats;
 mod tlog;
+pub use import::{ImportArgs, ImportCommand};
 pub use nats::{NatsArgs, NatsLinkArgs};
 pub use tlog::{CheckProofArgs, OriginArg, ProveArgs, WitnessArgs};
 
@@ -79,6 +81,9 @@ pub enum LogFormat {
 pub enum Output {
     Table,
     Json,
+    /// For spreadsheets: UTF-8 with a BOM, `;`-separated, formula-like cells neutralised
+    /// (`coop list`, `coop history`, `summary`; other commands print a table).
+    Csv,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -92,6 +97,9 @@ pub enum Command {
     /// Record facts about a cooperative, or read one.
     #[command(subcommand)]
     Coop(CoopCommand),
+    /// Load a register kept in a spreadsheet (CSV, XLSX, ODS) through the batch RPC.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print the province summary (now, or as known at a past point with --as-of/--position),
     /// or with --series its counts per day, week or month between --from and --to.
     Summary(SummaryArgs),
@@ -191,6 +199,10 @@ pub struct DemoArgs {
     /// Ctrl-C.
     #[arg(long = "web")]
     pub web: Option<SocketAddr>,
+    /// Write the sample register of the demo's province (an illustrative CSV) to this file
+    /// and exit: `relance import cooperatives FILE` loads it.
+    #[arg(long, value_name = "FILE")]
+    pub write_register: Option<PathBuf>,
 }
 
 /// Options every write takes.

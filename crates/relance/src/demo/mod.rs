@@ -27,6 +27,7 @@ use crate::cli::{DemoArgs, Output};
 use crate::client::{status_error, Client};
 use crate::output;
 
+mod register;
 mod story;
 pub use story::{scenario, Step, ANNOUR, IBDAAT};
 
@@ -101,6 +102,9 @@ pub async fn record(client: &Client, clock: Option<&AtomicI64>, progress: bool) 
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
+    if let Some(path) = &args.write_register {
+        return register::write_register(path);
+    }
     let started = Instant::now();
     let temp;
     let dir = match &args.data_dir {

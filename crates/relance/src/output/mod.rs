@@ -8,6 +8,8 @@ use relance_proto::{sector_name, support_kind_name};
 
 use crate::cli::Output;
 
+mod sheet;
+
 fn json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -32,7 +34,7 @@ pub fn mad(centimes: i64) -> String {
 pub fn reply(out: Output, r: &v1::CommandReply) -> Result<()> {
     match out {
         Output::Json => json(r),
-        Output::Table => {
+        Output::Table | Output::Csv => {
             let dup = if r.duplicate {
                 " (duplicate: already recorded, nothing written)"
             } else {
@@ -159,6 +161,9 @@ pub fn view(out: Output, v: &v1::CooperativeView) -> Result<()> {
 }
 
 pub fn list(out: Output, items: &[v1::CooperativeView], total: u64) -> Result<()> {
+    if out == Output::Csv {
+        return sheet::list(items);
+    }
     if out == Output::Json {
         return json(&serde_json::json!({ "total": total, "cooperatives": items }));
     }
@@ -286,6 +291,9 @@ pub fn day_of(ms: i64) -> String {
 }
 
 pub fn history(out: Output, h: &v1::HistoryReply) -> Result<()> {
+    if out == Output::Csv {
+        return sheet::history(h);
+    }
     if out == Output::Json {
         return json(h);
     }
@@ -319,6 +327,9 @@ pub fn history(out: Output, h: &v1::HistoryReply) -> Result<()> {
 }
 
 pub fn summary(out: Output, s: &v1::ProvinceSummary) -> Result<()> {
+    if out == Output::Csv {
+        return sheet::summary(s);
+    }
     if out == Output::Json {
         return json(s);
     }

@@ -1,0 +1,145 @@
+//! The batch rows: 35,000 registrations imported through the `Batch` RPC, 1,000 a call, the
+//! calls one after the other (as `relance import` sends them), on JetStream beside the raw
+//! publish+ack loop and embedded beside the raw sled insert+flush loop, both at concurrency
+//! 64 in the same run.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use relance_proto::v1;
+use relance_proto::v1::cooperative_commands_client::CooperativeCommandsClient;
+
+use crate::cli::Plan;
+use crate::load;
+use crate::nats;
+use crate::report::{fmt_rate, Row};
+use crate::running::Running;
+
+/// Cooperatives of the import row (the national register's order of magnitude).
+pub const IMPORT_COOPS: u64 = 35_000;
+/// Commands per `Batch` call (the RPC's bound).
+const PER_CALL: u64 = 1_000;
+/// Concurrency of the raw baselines.
+const BASELINE_C: usize = 64;
+
+/// Registrations of `n` new cooperatives named after `tag`, per second, through `Batch`.
+async fn import_rate(node: &Running, tag: &str, n: u64) -> Result<f64> {
+    use v1::batch_command::Command as C;
+    use v1::batch_result::Result as R;
+    let mut client = CooperativeCommandsClient::new(node.channel().await?);
+    let started = Instant::now();
+    let mut from = 0;
+    while from < n {
+        let to = (from + PER_CALL).min(n);
+        let commands = (from..to)
+            .map(|k| v1::BatchCommand {
+                command: Some(C::Register(load::register_request(
+                    &format!("{tag}-{k}"),
+                    k,
+                ))),
+            })
+            .collect();
+        let reply = client
+            .batch(v1::BatchRequest {
+                commands,
+                dry_run: false,
+            })
+            .await
+            .map_err(|s| anyhow!("batch: {s}"))?
+            .into_inner();
+        let accepted = reply
+            .results
+            .iter()
+            .filter(|r| matches!(&r.result, Some(R::Reply(c)) if !c.duplicate))
+            .count() as u64;
+        if accepted != to - from {
+            bail!("{} of {} registrations accepted", accepted, to - from);
+        }
+        from = to;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+pub async fn batch_jetstream(
+    plan: &Plan,
+    server: &nats::Server,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let log = relance_log_nats::JetStreamLog::connect(relance_log_nats::JetStreamConfig::new(
+        server.url.clone(),
+    ))
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
+    let node = Running::start(Arc::new(log), None).await?;
+    let client = async_nats::connect(&server.url).await?;
+    let js = async_nats::jetstream::new(client);
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "BENCH_RAW".into(),
+        subjects: vec!["bench.raw.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        duplicate_window: Duration::from_secs(600),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow!("creating BENCH_RAW: {e}"))?;
+    let sync = server.sync;
+    let tag = format!("BJ{}", if sync == nats::Sync::Always { "a" } else { "d" });
+    eprintln!(
+        "[batch jetstream, sync {}] import of {IMPORT_COOPS}",
+        sync.label()
+    );
+    let relance = import_rate(&node, &tag, IMPORT_COOPS).await?;
+    eprintln!("  {}; raw publish c={BASELINE_C}", fmt_rate(relance));
+    let t = format!("{tag}raw");
+    let raw = load::run(BASELINE_C, plan.window, move |task, ctl, barrier| {
+        load::raw_nats_worker(js.clone(), t.clone(), task, ctl, barrier)
+    })
+    .await?;
+    eprintln!("  {}", fmt_rate(raw));
+    rows.push(
+        Row::rate(
+            format!(
+                "import {IMPORT_COOPS} registrations via Batch, JetStream (sync {})",
+                sync.label()
+            ),
+            relance,
+            "raw async-nats publish+ack c=64",
+            raw,
+        )
+        .note("1,000 a call, calls in sequence: decide each, publishes pipelined, acks awaited"),
+    );
+    node.stop().await?;
+    Ok(())
+}
+
+pub async fn batch_embedded(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Result<()> {
+    let dir = work.join("batch-embedded");
+    let log = relance_log_sled::SledLog::open(dir.join("log"))?;
+    let node = Running::start(Arc::new(log), None).await?;
+    eprintln!("[batch embedded] import of {IMPORT_COOPS}");
+    let relance = import_rate(&node, "BE", IMPORT_COOPS).await?;
+    eprintln!(
+        "  {}; raw sled insert+flush c={BASELINE_C}",
+        fmt_rate(relance)
+    );
+    let raw_db = sled::open(dir.join("raw"))?;
+    let tree = raw_db.open_tree("raw")?;
+    let raw = load::run(BASELINE_C, plan.window, move |task, ctl, barrier| {
+        load::raw_sled_worker(tree.clone(), task, ctl, barrier)
+    })
+    .await?;
+    eprintln!("  {}", fmt_rate(raw));
+    rows.push(
+        Row::rate(
+            format!("import {IMPORT_COOPS} registrations via Batch, embedded"),
+            relance,
+            "raw sled insert+flush c=64",
+            raw,
+        )
+        .note("1,000 a call, calls in sequence: decide each, one sled batch and one flush a call"),
+    );
+    node.stop().await?;
+    Ok(())
+}
