@@ -214,15 +214,9 @@ impl Drop for Cluster {
     }
 }
 
-/// Nine distinct free loopback ports (all held until every one is chosen).
+/// Nine distinct free loopback ports, below the ephemeral range (nodes restart on them).
 fn free_ports() -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..9)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    (0..9).map(|_| relance_tests::ports::free_port()).collect()
 }
 
 /// Every `127.0.0.1:PORT` whose whole port is in `mapping`, replaced in one pass: replacing one

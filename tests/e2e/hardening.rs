@@ -84,11 +84,6 @@ async fn health(node: &RelanceProcess, service: &str) -> ServingStatus {
 
 const QUERIES: &str = "relance.v1.CooperativeQueries";
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
 async fn http_get(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -796,7 +791,7 @@ async fn projected(node: &RelanceProcess, coop: &str, request_id: &str) -> u64 {
 async fn poison_messages_quarantine_their_cooperative_and_the_projection_goes_on() {
     let nats = NatsServer::start(relance_tests::nats::current_binary()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let metrics = free_port();
+    let metrics = relance_tests::ports::free_addr();
     let node = jetstream_node(&nats, dir.path(), &["--metrics", &metrics.to_string()]).await;
     let mut c = node.commands().await;
     let (good, other) = ("REH-0700", "REH-0701");

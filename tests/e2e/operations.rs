@@ -11,11 +11,6 @@ use relance_tests::requests::{self, Overrides as _};
 use relance_tests::{cli, wait, RelanceProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
 async fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -68,7 +63,7 @@ fn s(p: &Path) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_expose_commands_latency_conflicts_lag_and_sizes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let metrics = free_port();
+    let metrics = relance_tests::ports::free_addr();
     let node = RelanceProcess::serve(&[
         "--data-dir",
         s(dir.path()),

@@ -30,11 +30,6 @@ fn auth_file(dir: &Path) -> PathBuf {
     file
 }
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
-}
-
 async fn metrics(addr: SocketAddr) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -119,7 +114,7 @@ fn auth_beyond_loopback_without_tls_is_refused_naming_the_insecure_flag() {
 async fn with_insecure_status_and_metrics_show_tokens_travel_in_clear() {
     let dir = tempfile::tempdir().expect("tempdir");
     let auth = auth_file(dir.path());
-    let at = free_port().to_string();
+    let at = relance_tests::ports::free_addr().to_string();
     let insecure = RelanceProcess::serve(&[
         "--listen",
         "0.0.0.0:0",
@@ -147,7 +142,7 @@ async fn with_insecure_status_and_metrics_show_tokens_travel_in_clear() {
     );
 
     // On loopback the same flags are not insecure: nothing crosses a network.
-    let at = free_port().to_string();
+    let at = relance_tests::ports::free_addr().to_string();
     let local = RelanceProcess::serve(&[
         "--auth",
         s(&auth),

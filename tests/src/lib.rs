@@ -12,6 +12,7 @@
 
 pub mod nats;
 pub mod pki;
+pub mod ports;
 pub mod relance;
 pub mod requests;
 pub mod wait;

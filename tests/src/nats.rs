@@ -196,13 +196,6 @@ pub struct NatsCluster {
     children: Vec<Option<Child>>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl NatsCluster {
     /// Starts `size` nodes of `binary` (which must support clustered JetStream) and waits until
     /// each says "Server is ready".
@@ -210,8 +203,8 @@ impl NatsCluster {
         let mut cluster = Self {
             binary: binary.to_owned(),
             dir: tempfile::tempdir().expect("cluster directory"),
-            client_ports: (0..size).map(|_| free_port()).collect(),
-            cluster_ports: (0..size).map(|_| free_port()).collect(),
+            client_ports: (0..size).map(|_| crate::ports::free_port()).collect(),
+            cluster_ports: (0..size).map(|_| crate::ports::free_port()).collect(),
             children: (0..size).map(|_| None).collect(),
         };
         for node in 0..size {
