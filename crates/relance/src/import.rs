@@ -35,7 +35,7 @@ pub async fn run(args: &ClientArgs, cmd: ImportCommand) -> Result<()> {
     let size = usize::from(a.batch_size);
     let checking = a.dry_run || a.all_or_nothing;
     let mut answers = if checking {
-        send(&mut client, &import, size, true).await?
+        send(&mut client, &import, size, true).await?.0
     } else {
         Vec::new()
     };
@@ -46,7 +46,9 @@ pub async fn run(args: &ClientArgs, cmd: ImportCommand) -> Result<()> {
     let aborted = a.all_or_nothing && refused;
     let written = !(a.dry_run || aborted);
     if written {
-        answers = send(&mut client, &import, size, false).await?;
+        let last;
+        (answers, last) = send(&mut client, &import, size, false).await?;
+        visible(&mut client, last).await;
     }
     let summary = summarise(&import, &answers);
     if let Some(path) = &a.rejects {
@@ -82,17 +84,39 @@ fn options(a: &ImportArgs) -> Result<Options> {
     Ok(o)
 }
 
-/// Sends every ready row, `size` at a time; one answer per ready row, in file order.
+/// Waits (bounded, by the node's min_position wait) until the node's views show everything
+/// written up to `position`, so a `coop list` right after the import reads it. Best effort: a
+/// node that serves no queries (`--role command`) is not waited for.
+async fn visible(client: &mut Client, position: u64) {
+    if position == 0 {
+        return;
+    }
+    let Ok(request) = client.request(v1::SummaryRequest {
+        min_position: position,
+    }) else {
+        return;
+    };
+    if let Err(e) = client.queries.summary(request).await {
+        eprintln!(
+            "written up to position {position}; the views are not there yet ({})",
+            e.message()
+        );
+    }
+}
+
+/// Sends every ready row, `size` at a time; one answer per ready row, in file order, and the
+/// highest position written.
 async fn send(
     client: &mut Client,
     import: &Import,
     size: usize,
     dry_run: bool,
-) -> Result<Vec<Answer>> {
+) -> Result<(Vec<Answer>, u64)> {
     let ready: Vec<v1::BatchCommand> = import.requests().cloned().map(Into::into).collect();
     let total = ready.len() as u64;
     let mut progress = Progress::new(if dry_run { "checking" } else { "importing" });
     let mut answers = Vec::with_capacity(ready.len());
+    let mut last = 0;
     for chunk in ready.chunks(size) {
         let request = v1::BatchRequest {
             commands: chunk.to_vec(),
@@ -111,11 +135,19 @@ async fn send(
                 chunk.len()
             );
         }
+        last = reply
+            .results
+            .iter()
+            .filter_map(|r| match &r.result {
+                Some(v1::batch_result::Result::Reply(reply)) => Some(reply.position),
+                _ => None,
+            })
+            .fold(last, u64::max);
         answers.extend(reply.results.into_iter().map(answer));
         progress.tick(answers.len() as u64, total);
     }
     progress.done();
-    Ok(answers)
+    Ok((answers, last))
 }
 
 fn answer(r: v1::BatchResult) -> Answer {
