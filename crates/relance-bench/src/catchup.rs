@@ -52,6 +52,62 @@ pub struct Rebuilt {
     /// VmHWM after it, kB.
     pub peak_hwm_kb: u64,
     pub disk_bytes: u64,
+    /// The Merkle tree's own keys and values, bytes.
+    #[serde(default)]
+    pub tree_bytes: u64,
+    /// The tree of the same leaves written alone, batch by batch as a catch-up writes it, s.
+    #[serde(default)]
+    pub tree_seconds: f64,
+    /// Inclusion proofs at positions spread over the log, µs: p50 and p99.
+    #[serde(default)]
+    pub proof_us: [f64; 2],
+    /// Gets of cooperative views from the same projection, µs: p50 and p99 (the baseline).
+    #[serde(default)]
+    pub get_us: [f64; 2],
+}
+
+/// p50 and p99 of `samples`, µs.
+fn percentiles(mut samples: Vec<Duration>) -> [f64; 2] {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    [at(0.50), at(0.99)]
+}
+
+/// What the Merkle tree costs in the projection the child rebuilt: its bytes, the time to
+/// write it alone for the same events, and proof latency beside a view read.
+fn tree_cost(
+    projection: &relance_projection::Projection,
+    dir: &Path,
+    head: u64,
+) -> Result<(u64, f64, [f64; 2], [f64; 2])> {
+    let bytes = projection.tree_bytes()?;
+    let leaves = projection.tree_leaves()?;
+    let scratch = sled::open(dir.join("tree-alone"))?.open_tree("t")?;
+    let started = Instant::now();
+    relance_projection::write_tree_alone(&scratch, &leaves, relance_projection::MAX_BATCH)?;
+    scratch.flush()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut proofs = Vec::with_capacity(1000);
+    for i in 0..1000u64 {
+        let position = 1 + (i * 7_919 + 13) % head.max(1);
+        let started = Instant::now();
+        std::hint::black_box(projection.inclusion_proof(position, 0)?);
+        proofs.push(started.elapsed());
+    }
+    let ids = projection.list(&relance_projection::Filter::default(), 500, None)?;
+    let mut gets = Vec::with_capacity(1000);
+    for i in 0..1000usize {
+        let Some(view) = ids.items.get(i % ids.items.len().max(1)) else {
+            break;
+        };
+        let started = Instant::now();
+        std::hint::black_box(projection.get(view.id.as_str())?);
+        gets.push(started.elapsed());
+    }
+    Ok((bytes, seconds, percentiles(proofs), percentiles(gets)))
 }
 
 /// Peak resident set size of this process so far, kB.
@@ -102,12 +158,19 @@ pub async fn child(url: &str, dir: &Path, head: u64) -> Result<()> {
     let _ = stop.send(true);
     task.await??;
     projection.flush().await?;
+    let disk_bytes = projection.size_on_disk();
+    eprintln!("  measuring the Merkle tree: its bytes, written alone, proofs");
+    let (tree_bytes, tree_seconds, proof_us, get_us) = tree_cost(&projection, dir, head)?;
     let out = Rebuilt {
         events: head,
         seconds,
         start_hwm_kb,
         peak_hwm_kb,
-        disk_bytes: projection.size_on_disk(),
+        disk_bytes,
+        tree_bytes,
+        tree_seconds,
+        proof_us,
+        get_us,
     };
     println!("{}", serde_json::to_string(&out)?);
     Ok(())

@@ -34,6 +34,7 @@ mod time_travel;
 pub use apply::{Prepared, PreparedBatch};
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
+pub use merkle::cost::write_tree_alone;
 pub use merkle::ProofError;
 pub use quarantine::{Poison, Quarantine, QuarantinedCoop};
 pub use read::Page;

@@ -181,3 +181,65 @@ impl Projection {
         })
     }
 }
+
+/// What the Merkle tree costs, for relance-bench: the bytes of its keys and values, its leaf
+/// hashes, and a rebuild of the tree alone written the way a catch-up writes it.
+pub mod cost {
+    use relance_domain::Hash;
+    use relance_tlog::CompactTree;
+
+    use super::{extend, NODE_PREFIX, TREE_KEY};
+    use crate::{Projection, ProjectionError};
+
+    impl Projection {
+        /// Bytes of the tree's own keys and values (nodes and state).
+        pub fn tree_bytes(&self) -> Result<u64, ProjectionError> {
+            let mut bytes = 0u64;
+            for kv in self.tree.scan_prefix([NODE_PREFIX]) {
+                let (k, v) = kv?;
+                bytes += (k.len() + v.len()) as u64;
+            }
+            if let Some(v) = self.tree.get(TREE_KEY)? {
+                bytes += (TREE_KEY.len() + v.len()) as u64;
+            }
+            Ok(bytes)
+        }
+
+        /// The stored leaf hashes, in order.
+        pub fn tree_leaves(&self) -> Result<Vec<[u8; 32]>, ProjectionError> {
+            let mut out = Vec::new();
+            for kv in self.tree.scan_prefix([NODE_PREFIX, 0]) {
+                let (_, v) = kv?;
+                let leaf: [u8; 32] = v.as_ref().try_into().map_err(|_| {
+                    ProjectionError::Internal("a stored leaf is not 32 bytes".into())
+                })?;
+                out.push(leaf);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Writes the tree of `leaves` (taken as the events' hashes) into `scratch`, `batch` leaves
+    /// per sled batch, as `apply_prepared` writes it; returns the tree's size.
+    pub fn write_tree_alone(
+        scratch: &sled::Tree,
+        leaves: &[[u8; 32]],
+        batch: usize,
+    ) -> Result<u64, ProjectionError> {
+        let mut state = CompactTree::new();
+        let mut position = 0u64;
+        for chunk in leaves.chunks(batch.max(1)) {
+            let events: Vec<(u64, Hash)> = chunk
+                .iter()
+                .map(|l| {
+                    position += 1;
+                    (position, Hash(*l))
+                })
+                .collect();
+            let mut b = sled::Batch::default();
+            extend(&mut state, &events, &mut b);
+            scratch.apply_batch(b)?;
+        }
+        Ok(state.size())
+    }
+}
