@@ -14,17 +14,7 @@ use sha2::{Digest, Sha256};
 const IBDAAT: &str = "REH-0001";
 const ANNOUR: &str = "REH-0002";
 
-fn run(server: &str, args: &[&str]) -> (bool, String, String) {
-    let mut all = vec!["--server", server];
-    all.extend_from_slice(args);
-    cli(&all, &[])
-}
-
-fn ok(server: &str, args: &[&str]) -> String {
-    let (success, out, err) = run(server, args);
-    assert!(success, "relance {args:?} failed:\n{out}\n{err}");
-    out
-}
+use relance_tests::{cli_ok as ok, cli_on as run};
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")

@@ -12,17 +12,7 @@ use serde_json::Value;
 
 const ORIGIN: &str = "relance.prefecture-rehamna.ma/RELANCE_EVENTS";
 
-fn run(server: &str, args: &[&str]) -> (bool, String, String) {
-    let mut all = vec!["--server", server];
-    all.extend_from_slice(args);
-    cli(&all, &[])
-}
-
-fn ok(server: &str, args: &[&str]) -> String {
-    let (success, out, err) = run(server, args);
-    assert!(success, "relance {args:?} failed:\n{out}\n{err}");
-    out
-}
+use relance_tests::{cli_ok as ok, cli_on as run};
 
 fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")

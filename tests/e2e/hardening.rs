@@ -15,6 +15,7 @@ use prost::Message as _;
 use relance_proto::v1;
 use relance_proto::v1::node_client::NodeClient;
 use relance_server::auth::token_hash;
+use relance_tests::raw::RawCodec;
 use relance_tests::requests::{self, as_org, prefecture, with_token, Overrides as _};
 use relance_tests::{eventually, NatsServer, RelanceProcess};
 use tonic::transport::Channel;
@@ -345,45 +346,6 @@ async fn commands_refuse_to_build_on_a_forged_event() {
 }
 
 // ------------------------------------------------------------------ malformed bytes
-
-/// Sends raw bytes to any method path and gives back raw bytes.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), Status> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let n = bytes::Buf::remaining(src);
-        Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
-    }
-}
 
 async fn raw_call(channel: &Channel, path: &str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());

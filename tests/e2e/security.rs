@@ -8,6 +8,7 @@ use prost::Message as _;
 use relance_proto::v1;
 use relance_server::auth::{permission, token_hash, Permission, Role};
 use relance_tests::pki::pki;
+use relance_tests::raw::RawCodec;
 use relance_tests::requests::{self, with_token, Overrides as _};
 use relance_tests::{cli, RelanceProcess};
 use tonic::{Code, Request};
@@ -69,48 +70,6 @@ fn principals(dir: &Path) -> Principals {
     )
     .expect("write auth file");
     Principals { file, tokens }
-}
-
-/// Sends raw bytes to any method path and gives back raw bytes.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let n = bytes::Buf::remaining(src);
-        Ok(Some(bytes::Buf::copy_to_bytes(src, n).to_vec()))
-    }
 }
 
 /// Every unary or server-streaming RPC of the published schema and of gRPC health:

@@ -13,10 +13,11 @@
 pub mod nats;
 pub mod pki;
 pub mod ports;
+pub mod raw;
 pub mod relance;
 pub mod requests;
 pub mod wait;
 
 pub use nats::NatsServer;
-pub use relance::{cli, relance_bin, RelanceProcess};
+pub use relance::{cli, cli_ok, cli_on, relance_bin, RelanceProcess};
 pub use wait::eventually;

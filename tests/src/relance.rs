@@ -191,6 +191,20 @@ impl Drop for RelanceProcess {
     }
 }
 
+/// `relance --server SERVER ARGS…`: whether it succeeded, its stdout and its stderr.
+pub fn cli_on(server: &str, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["--server", server];
+    all.extend_from_slice(args);
+    cli(&all, &[])
+}
+
+/// [`cli_on`] that must succeed: its stdout.
+pub fn cli_ok(server: &str, args: &[&str]) -> String {
+    let (success, out, err) = cli_on(server, args);
+    assert!(success, "relance {args:?} failed:\n{out}\n{err}");
+    out
+}
+
 /// Runs the `relance` CLI with `args` and returns (exit success, stdout, stderr).
 pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(relance_bin());
