@@ -7,12 +7,12 @@
 //! timestamp ‖ 64-byte Ed25519 signature. A cosignature states that, at that time, this was the
 //! largest consistent tree the witness had seen for the origin.
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use thiserror::Error;
 
 use crate::note::{
-    format_key_text, is_valid_name, key_id, parse_key_text, verifying_key, KeyError, NoteVerifier,
-    SignatureLine,
+    format_key_text, is_valid_name, key_id, parse_key_text, verifying_key, KeyError,
+    NamedSigningKey, NoteVerifier, SignatureLine,
 };
 
 /// The signature type byte of Ed25519 cosignatures.
@@ -92,70 +92,42 @@ impl Cosignature {
 
 /// A witness's cosigning key.
 #[derive(Clone)]
-pub struct CosignatureSigner {
-    name: String,
-    key_id: u32,
-    key: SigningKey,
-}
+pub struct CosignatureSigner(NamedSigningKey);
 
 impl std::fmt::Debug for CosignatureSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CosignatureSigner({}+{:08x})", self.name, self.key_id)
+        write!(f, "CosignatureSigner({:?})", self.0)
     }
 }
 
 impl CosignatureSigner {
     /// The cosigner `name` with this 32-byte Ed25519 seed.
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, KeyError> {
-        if !is_valid_name(name) {
-            return Err(KeyError::BadName);
-        }
-        let key = SigningKey::from_bytes(seed);
-        Ok(Self {
-            name: name.to_owned(),
-            key_id: key_id(name, ALG_COSIGNATURE_V1, key.verifying_key().as_bytes()),
-            key,
-        })
+        NamedSigningKey::from_seed(name, seed, ALG_COSIGNATURE_V1).map(Self)
     }
 
     /// Parses `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 ‖ seed)>` (the note signer key
     /// format with the cosignature type byte; a relance convention, not part of the spec).
     pub fn from_skey(skey: &str) -> Result<Self, KeyError> {
-        let rest = skey
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(KeyError::Malformed)?;
-        let (name, key_id, seed) = parse_key_text(rest, ALG_COSIGNATURE_V1, |s| {
-            Ok(SigningKey::from_bytes(s).verifying_key().to_bytes())
-        })?;
-        Ok(Self {
-            name,
-            key_id,
-            key: SigningKey::from_bytes(&seed),
-        })
+        NamedSigningKey::from_skey(skey, ALG_COSIGNATURE_V1).map(Self)
     }
 
     /// The signer key text (secret).
     pub fn to_skey(&self) -> String {
-        let text = format_key_text(
-            &self.name,
-            self.key_id,
-            ALG_COSIGNATURE_V1,
-            self.key.as_bytes(),
-        );
-        format!("PRIVATE+KEY+{text}")
+        self.0.to_skey()
     }
 
     /// The key name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// The matching verifier.
     pub fn verifier(&self) -> CosignatureVerifier {
         CosignatureVerifier {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            key: self.key.verifying_key(),
+            name: self.0.name.clone(),
+            key_id: self.0.key_id,
+            key: self.0.key.verifying_key(),
         }
     }
 
@@ -168,10 +140,10 @@ impl CosignatureSigner {
         if timestamp > MAX_TIMESTAMP {
             return Err(CosignatureError::TimestampTooLarge(timestamp));
         }
-        let sig = self.key.sign(&signed_message(checkpoint_body, timestamp));
+        let sig = self.0.key.sign(&signed_message(checkpoint_body, timestamp));
         Ok(Cosignature {
-            name: self.name.clone(),
-            key_id: self.key_id,
+            name: self.0.name.clone(),
+            key_id: self.0.key_id,
             timestamp,
             signature: sig.to_bytes(),
         })

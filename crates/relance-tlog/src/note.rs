@@ -365,73 +365,104 @@ impl NoteVerifier for Ed25519Verifier {
     }
 }
 
-/// An Ed25519 note signer (signature type 0x01).
+/// A named Ed25519 signing key and its key ID under one signature type (0x01 for notes, 0x04
+/// for cosignatures): what [`Ed25519Signer`] and the cosigner share.
 #[derive(Clone)]
-pub struct Ed25519Signer {
-    name: String,
-    key_id: u32,
-    key: SigningKey,
+pub(crate) struct NamedSigningKey {
+    pub(crate) name: String,
+    pub(crate) key_id: u32,
+    pub(crate) key: SigningKey,
+    alg: u8,
 }
 
-impl std::fmt::Debug for Ed25519Signer {
+impl std::fmt::Debug for NamedSigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Ed25519Signer({}+{:08x})", self.name, self.key_id)
+        write!(f, "{}+{:08x}", self.name, self.key_id)
     }
 }
 
-impl Ed25519Signer {
-    /// The signer of `name` with this 32-byte Ed25519 seed (RFC 8032 private key).
-    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, KeyError> {
+impl NamedSigningKey {
+    /// The key of `name` with this 32-byte Ed25519 seed (RFC 8032 private key).
+    pub(crate) fn from_seed(name: &str, seed: &[u8; 32], alg: u8) -> Result<Self, KeyError> {
         if !is_valid_name(name) {
             return Err(KeyError::BadName);
         }
         let key = SigningKey::from_bytes(seed);
         Ok(Self {
             name: name.to_owned(),
-            key_id: key_id(name, ALG_ED25519, key.verifying_key().as_bytes()),
+            key_id: key_id(name, alg, key.verifying_key().as_bytes()),
             key,
+            alg,
         })
     }
 
-    /// Parses `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ‖ seed)>`.
-    pub fn from_skey(skey: &str) -> Result<Self, KeyError> {
+    /// Parses `PRIVATE+KEY+<name>+<hex key ID>+<base64(alg ‖ seed)>`.
+    pub(crate) fn from_skey(skey: &str, alg: u8) -> Result<Self, KeyError> {
         let rest = skey
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(KeyError::Malformed)?;
-        let (name, key_id, seed) = parse_key_text(rest, ALG_ED25519, |s| {
+        let (name, key_id, seed) = parse_key_text(rest, alg, |s| {
             Ok(SigningKey::from_bytes(s).verifying_key().to_bytes())
         })?;
         Ok(Self {
             name,
             key_id,
             key: SigningKey::from_bytes(&seed),
+            alg,
         })
     }
 
     /// The signer key text (secret).
-    pub fn to_skey(&self) -> String {
-        let text = format_key_text(&self.name, self.key_id, ALG_ED25519, self.key.as_bytes());
+    pub(crate) fn to_skey(&self) -> String {
+        let text = format_key_text(&self.name, self.key_id, self.alg, self.key.as_bytes());
         format!("PRIVATE+KEY+{text}")
+    }
+}
+
+/// An Ed25519 note signer (signature type 0x01).
+#[derive(Clone)]
+pub struct Ed25519Signer(NamedSigningKey);
+
+impl std::fmt::Debug for Ed25519Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ed25519Signer({:?})", self.0)
+    }
+}
+
+impl Ed25519Signer {
+    /// The signer of `name` with this 32-byte Ed25519 seed (RFC 8032 private key).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, KeyError> {
+        NamedSigningKey::from_seed(name, seed, ALG_ED25519).map(Self)
+    }
+
+    /// Parses `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ‖ seed)>`.
+    pub fn from_skey(skey: &str) -> Result<Self, KeyError> {
+        NamedSigningKey::from_skey(skey, ALG_ED25519).map(Self)
+    }
+
+    /// The signer key text (secret).
+    pub fn to_skey(&self) -> String {
+        self.0.to_skey()
     }
 
     /// The matching verifier.
     pub fn verifier(&self) -> Ed25519Verifier {
         Ed25519Verifier {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            key: self.key.verifying_key(),
+            name: self.0.name.clone(),
+            key_id: self.0.key_id,
+            key: self.0.key.verifying_key(),
         }
     }
 }
 
 impl NoteSigner for Ed25519Signer {
     fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
     fn key_id(&self) -> u32 {
-        self.key_id
+        self.0.key_id
     }
     fn sign(&self, text: &[u8]) -> Vec<u8> {
-        self.key.sign(text).to_bytes().to_vec()
+        self.0.key.sign(text).to_bytes().to_vec()
     }
 }
