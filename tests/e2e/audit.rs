@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 const IBDAAT: &str = "REH-0001";
 const ANNOUR: &str = "REH-0002";
 
-use relance_tests::{cli_ok as ok, cli_on as run};
+use relance_tests::{cli_ok as ok, cli_on as run, cli_register};
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
@@ -846,28 +846,7 @@ async fn on_jetstream_a_forged_event_quarantines_its_cooperative() {
     .await;
     let url = node.url();
     for id in [IBDAAT, ANNOUR] {
-        ok(
-            &url,
-            &[
-                "coop",
-                "register",
-                id,
-                "--name",
-                "Coopérative",
-                "--court",
-                "TPI Benguérir",
-                "--number",
-                "1/2011",
-                "--sector",
-                "artisanat",
-                "--activity",
-                "couture",
-                "--commune",
-                "Benguérir",
-                "--registered-on",
-                "2011-03-29",
-            ],
-        );
+        cli_register(&url, id);
     }
     // Annour's registration as stored, turned into a version 2 it never had.
     let mut queries = node.queries().await;

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 const ORIGIN: &str = "relance.prefecture-rehamna.ma/RELANCE_EVENTS";
 
-use relance_tests::{cli_ok as ok, cli_on as run};
+use relance_tests::{cli_ok as ok, cli_on as run, cli_register};
 
 fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
@@ -222,28 +222,7 @@ async fn proofs_from_the_node_are_checked_offline_by_python_and_the_cli() {
 }
 
 fn register(url: &str, id: &str) {
-    ok(
-        url,
-        &[
-            "coop",
-            "register",
-            id,
-            "--name",
-            "Coopérative",
-            "--court",
-            "TPI Benguérir",
-            "--number",
-            "1/2011",
-            "--sector",
-            "artisanat",
-            "--activity",
-            "couture",
-            "--commune",
-            "Benguérir",
-            "--registered-on",
-            "2011-03-29",
-        ],
-    );
+    cli_register(url, id);
 }
 
 /// A signed export of the node at `url`.

@@ -19,5 +19,5 @@ pub mod requests;
 pub mod wait;
 
 pub use nats::NatsServer;
-pub use relance::{cli, cli_ok, cli_on, relance_bin, RelanceProcess};
+pub use relance::{cli, cli_ok, cli_on, cli_register, relance_bin, RelanceProcess};
 pub use wait::eventually;

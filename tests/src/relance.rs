@@ -198,6 +198,32 @@ pub fn cli_on(server: &str, args: &[&str]) -> (bool, String, String) {
     cli(&all, &[])
 }
 
+/// `relance coop register ID` with fixed illustrative details, through the CLI; must succeed.
+pub fn cli_register(server: &str, id: &str) -> String {
+    cli_ok(
+        server,
+        &[
+            "coop",
+            "register",
+            id,
+            "--name",
+            "Coopérative",
+            "--court",
+            "TPI Benguérir",
+            "--number",
+            "1/2011",
+            "--sector",
+            "artisanat",
+            "--activity",
+            "couture",
+            "--commune",
+            "Benguérir",
+            "--registered-on",
+            "2011-03-29",
+        ],
+    )
+}
+
 /// [`cli_on`] that must succeed: its stdout.
 pub fn cli_ok(server: &str, args: &[&str]) -> String {
     let (success, out, err) = cli_on(server, args);

@@ -13,22 +13,20 @@ use crate::nats::{self, Sync};
 use crate::report::{fmt_rate, Row};
 use crate::running::Running;
 
-pub async fn append_jetstream(
-    plan: &Plan,
+/// A relance node on the JetStream log of `server`, and the raw baseline's own stream
+/// (`BENCH_RAW`, configured like relance's: file storage, 10 min duplicate window).
+pub(crate) async fn jetstream_node(
     server: &nats::Server,
-    rows: &mut Vec<Row>,
-    js_rates: &mut Vec<(Sync, usize, f64)>,
-) -> Result<()> {
+) -> Result<(Running, async_nats::jetstream::Context)> {
     let log = relance_log_nats::JetStreamLog::connect(relance_log_nats::JetStreamConfig::new(
         server.url.clone(),
     ))
     .await
     .map_err(|e| anyhow!("{e}"))?;
     let node = Running::start(Arc::new(log), None).await?;
-    // The raw baseline's own stream, configured like relance's (file, 10 min duplicate window).
     let client = async_nats::connect(&server.url).await?;
     let js = async_nats::jetstream::new(client);
-    js.create_stream(async_nats::jetstream::stream::Config {
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
         name: "BENCH_RAW".into(),
         subjects: vec!["bench.raw.>".into()],
         storage: async_nats::jetstream::stream::StorageType::File,
@@ -37,6 +35,16 @@ pub async fn append_jetstream(
     })
     .await
     .map_err(|e| anyhow!("creating BENCH_RAW: {e}"))?;
+    Ok((node, js))
+}
+
+pub async fn append_jetstream(
+    plan: &Plan,
+    server: &nats::Server,
+    rows: &mut Vec<Row>,
+    js_rates: &mut Vec<(Sync, usize, f64)>,
+) -> Result<()> {
+    let (node, js) = jetstream_node(server).await?;
     let sync = server.sync;
     for &c in &plan.concurrency {
         let tag = format!("J{}{c}", if sync == Sync::Always { "a" } else { "d" });

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use relance_proto::v1;
@@ -67,23 +67,7 @@ pub async fn batch_jetstream(
     server: &nats::Server,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let log = relance_log_nats::JetStreamLog::connect(relance_log_nats::JetStreamConfig::new(
-        server.url.clone(),
-    ))
-    .await
-    .map_err(|e| anyhow!("{e}"))?;
-    let node = Running::start(Arc::new(log), None).await?;
-    let client = async_nats::connect(&server.url).await?;
-    let js = async_nats::jetstream::new(client);
-    js.get_or_create_stream(async_nats::jetstream::stream::Config {
-        name: "BENCH_RAW".into(),
-        subjects: vec!["bench.raw.>".into()],
-        storage: async_nats::jetstream::stream::StorageType::File,
-        duplicate_window: Duration::from_secs(600),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| anyhow!("creating BENCH_RAW: {e}"))?;
+    let (node, js) = super::append::jetstream_node(server).await?;
     let sync = server.sync;
     let tag = format!("BJ{}", if sync == nats::Sync::Always { "a" } else { "d" });
     eprintln!(
