@@ -169,6 +169,7 @@ async fn with_auth_the_dashboard_needs_a_login_gives_audit_to_auditors_only_and_
 
     // An auditor: the audit page and the export.
     login(&b, &base, &token(Role::Auditor)).await;
+    b.wait_for_path("/").await;
     b.open(&format!("{base}/audit")).await;
     let integrity = b.text("#integrity").await;
     assert!(
