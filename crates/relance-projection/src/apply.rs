@@ -218,7 +218,7 @@ impl Projection {
             .lock()
             .map_err(|_| poisoned("Merkle tree"))?
             .clone();
-        crate::merkle::extend(&mut merkle, &leaves, &mut batch);
+        crate::merkle::extend(&mut merkle, &leaves, &self.tree, &mut batch)?;
         batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
         *self.merkle.lock().map_err(|_| poisoned("Merkle tree"))? = merkle;

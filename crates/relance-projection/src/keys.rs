@@ -10,6 +10,8 @@
 //!   relance event
 //! - `d` + business day (days since 1970-01-01 as i32, sign bit flipped, BE) → six i64 BE:
 //!   the day's counters (`series`)
+//! - `T` + tile level (u8) + tile index (u64 BE) → up to 16 hashes of the Merkle tree (`merkle`)
+//! - `m:tree` → the Merkle tree's compact state (size and peaks)
 //! - `m:checkpoint` → position (u64 BE) of the last applied event
 //! - `m:summary` → the province [`Summary`](relance_domain::Summary) as JSON
 

@@ -1,37 +1,52 @@
 //! The transparency log kept with the views: the RFC 9162 Merkle tree of every event's `hash`
 //! in position order (leaf `i` = the event at position `i + 1`, quarantined ones included: the
 //! tree is over the log, not the views). Its O(log n) state (`m:tree`) and the nodes proofs
-//! need (`t` + node id: every leaf and every perfect subtree of 16 leaves or more, about 36
-//! bytes an event) are written in the batch that moves the checkpoint, so the tree is always
-//! the tree of exactly the checkpoint. Like any view it is rebuilt by replaying the log.
+//! need, in tiles of 16 hashes (`T` + [`TileId::key`]: every leaf hash and the root of every
+//! perfect subtree of 16, 256… leaves, about 34 bytes an event, one key per 16 hashes; see
+//! `relance_tlog::store`) are written in the batch that moves the checkpoint, so the tree is
+//! always the tree of exactly the checkpoint. Like any view it is rebuilt by replaying the log.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use relance_domain::Hash;
 use relance_domain::{Consistency, Inclusion, TreeHead};
 use relance_tlog::{
-    prove_consistency, prove_inclusion, subtree_hash, CompactTree, NodeId, NodeSource,
+    hash_in_tile, prove_consistency, prove_inclusion, subtree_hash, CompactTree, NodeId,
+    NodeSource, TileId, TileWrites,
 };
 
 use crate::{poisoned, Projection, ProjectionError};
 
 /// The tree's compact state (size and peaks).
 pub(crate) const TREE_KEY: &[u8] = b"m:tree";
-/// Prefix of a persisted node: `t` + [`NodeId::key`].
-const NODE_PREFIX: u8 = b't';
+/// Prefix of a tile: `T` + [`TileId::key`].
+const TILE_PREFIX: u8 = b'T';
+/// Prefix of the one-node-a-key layout written before tiles (no longer read).
+const PRE_TILE_PREFIX: u8 = b't';
 
 /// Is this key part of the tree (left out of the views' digest)?
 pub(crate) fn is_tree_key(key: &[u8]) -> bool {
-    key == TREE_KEY || key.first() == Some(&NODE_PREFIX)
+    key == TREE_KEY || key.first() == Some(&TILE_PREFIX)
 }
 
-fn node_key(id: NodeId) -> [u8; 10] {
+fn tile_key(id: TileId) -> [u8; 10] {
     let mut k = [0u8; 10];
-    k[0] = NODE_PREFIX;
+    k[0] = TILE_PREFIX;
     k[1..].copy_from_slice(&id.key());
     k
 }
 
-/// The tree's state as stored (empty when none is).
+/// The tree's state as stored (empty when none is). Views written before the tree was kept in
+/// tiles are refused: their proofs would miss every node, so they are rebuilt from the log.
 pub(crate) fn load(tree: &sled::Tree) -> Result<CompactTree, ProjectionError> {
+    if tree.scan_prefix([PRE_TILE_PREFIX]).next().is_some() {
+        return Err(ProjectionError::Internal(
+            "these views keep the Merkle tree one node a key, a layout older than its tiles: \
+             rebuild them from the log (`relance projection rebuild`)"
+                .into(),
+        ));
+    }
     match tree.get(TREE_KEY)? {
         None => Ok(CompactTree::new()),
         Some(v) => CompactTree::decode(&v)
@@ -39,11 +54,18 @@ pub(crate) fn load(tree: &sled::Tree) -> Result<CompactTree, ProjectionError> {
     }
 }
 
-/// Extends `state` with the events of a batch (position, hash), in order, writing the new
-/// nodes and state into `batch`. A position that is not the next leaf stops the tree there,
-/// logged: proofs stay right for the prefix.
-pub(crate) fn extend(state: &mut CompactTree, events: &[(u64, Hash)], batch: &mut sled::Batch) {
+/// Extends `state` with the events of a batch (position, hash), in order, writing the tiles it
+/// changed and the new state into `batch`; `tree` is read for the partial tiles the batch
+/// extends (the previous batch is applied by then). A position that is not the next leaf stops
+/// the tree there, logged: proofs stay right for the prefix.
+pub(crate) fn extend(
+    state: &mut CompactTree,
+    events: &[(u64, Hash)],
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+) -> Result<(), ProjectionError> {
     let before = state.size();
+    let mut tiles = TileWrites::new();
     for (position, hash) in events {
         if *position != state.size() + 1 {
             // Both logs number positions without gaps; a gap comes from replaying part of an
@@ -57,24 +79,53 @@ pub(crate) fn extend(state: &mut CompactTree, events: &[(u64, Hash)], batch: &mu
             break;
         }
         for (id, node) in state.push(relance_tlog::leaf_hash(&hash.0)) {
-            batch.insert(&node_key(id)[..], &node[..]);
+            tiles
+                .add(id, &node, |t| {
+                    tree.get(tile_key(t)).map(|v| v.map(|v| v.to_vec()))
+                })
+                .map_err(|e| internal(format!("writing the tiles: {e}")))?;
         }
+    }
+    for (id, bytes) in tiles.into_tiles() {
+        batch.insert(&tile_key(id)[..], bytes);
     }
     if state.size() != before {
         batch.insert(TREE_KEY, state.encode());
     }
+    Ok(())
 }
 
-/// The persisted nodes, read from sled.
-struct Nodes<'a>(&'a sled::Tree);
+/// The persisted nodes, read from sled's tiles; each tile is read once (a proof reads about
+/// two tiles per 4 levels of the tree, with up to 8 nodes from each).
+struct Nodes<'a> {
+    tree: &'a sled::Tree,
+    read: RefCell<HashMap<TileId, sled::IVec>>,
+}
+
+impl<'a> Nodes<'a> {
+    fn new(tree: &'a sled::Tree) -> Self {
+        Self {
+            tree,
+            read: RefCell::new(HashMap::new()),
+        }
+    }
+}
 
 impl NodeSource for Nodes<'_> {
     type Error = sled::Error;
     fn node(&self, id: NodeId) -> Result<Option<[u8; 32]>, sled::Error> {
-        Ok(self
-            .0
-            .get(node_key(id))?
-            .and_then(|v| v.as_ref().try_into().ok()))
+        let Some((tile, slot)) = id.tile() else {
+            return Ok(None);
+        };
+        if let Some(bytes) = self.read.borrow().get(&tile) {
+            return Ok(hash_in_tile(bytes, slot));
+        }
+        let Some(bytes) = self.tree.get(tile_key(tile))? else {
+            return Ok(None);
+        };
+        let hash = hash_in_tile(&bytes, slot);
+        self.read.borrow_mut().insert(tile, bytes);
+        Ok(hash)
     }
 }
 
@@ -122,7 +173,7 @@ impl Projection {
             }),
             s => Ok(TreeHead {
                 size: s,
-                root: subtree_hash(&Nodes(&self.tree), 0, s).map_err(internal)?,
+                root: subtree_hash(&Nodes::new(&self.tree), 0, s).map_err(internal)?,
             }),
         }
     }
@@ -137,7 +188,7 @@ impl Projection {
                 size: head.size,
             });
         }
-        let nodes = Nodes(&self.tree);
+        let nodes = Nodes::new(&self.tree);
         let proof = prove_inclusion(&nodes, position - 1, head.size).map_err(internal)?;
         let leaf_hash = nodes
             .node(NodeId::leaf(position - 1))
@@ -173,7 +224,8 @@ impl Projection {
         } else {
             self.head_of(old_size)?
         };
-        let proof = prove_consistency(&Nodes(&self.tree), old.size, new.size).map_err(internal)?;
+        let proof =
+            prove_consistency(&Nodes::new(&self.tree), old.size, new.size).map_err(internal)?;
         Ok(Consistency {
             old,
             new,
@@ -188,14 +240,14 @@ pub mod cost {
     use relance_domain::Hash;
     use relance_tlog::CompactTree;
 
-    use super::{extend, NODE_PREFIX, TREE_KEY};
+    use super::{extend, TILE_PREFIX, TREE_KEY};
     use crate::{Projection, ProjectionError};
 
     impl Projection {
-        /// Bytes of the tree's own keys and values (nodes and state).
+        /// Bytes of the tree's own keys and values (tiles and state).
         pub fn tree_bytes(&self) -> Result<u64, ProjectionError> {
             let mut bytes = 0u64;
-            for kv in self.tree.scan_prefix([NODE_PREFIX]) {
+            for kv in self.tree.scan_prefix([TILE_PREFIX]) {
                 let (k, v) = kv?;
                 bytes += (k.len() + v.len()) as u64;
             }
@@ -205,15 +257,20 @@ pub mod cost {
             Ok(bytes)
         }
 
-        /// The stored leaf hashes, in order.
+        /// The stored leaf hashes, in order (the level-0 tiles, one after the other).
         pub fn tree_leaves(&self) -> Result<Vec<[u8; 32]>, ProjectionError> {
             let mut out = Vec::new();
-            for kv in self.tree.scan_prefix([NODE_PREFIX, 0]) {
+            for kv in self.tree.scan_prefix([TILE_PREFIX, 0]) {
                 let (_, v) = kv?;
-                let leaf: [u8; 32] = v.as_ref().try_into().map_err(|_| {
-                    ProjectionError::Internal("a stored leaf is not 32 bytes".into())
-                })?;
-                out.push(leaf);
+                if v.len() % 32 != 0 {
+                    return Err(ProjectionError::Internal(
+                        "a stored tile is not a whole number of hashes".into(),
+                    ));
+                }
+                out.extend(
+                    v.chunks_exact(32)
+                        .filter_map(|c| <[u8; 32]>::try_from(c).ok()),
+                );
             }
             Ok(out)
         }
@@ -237,7 +294,7 @@ pub mod cost {
                 })
                 .collect();
             let mut b = sled::Batch::default();
-            extend(&mut state, &events, &mut b);
+            extend(&mut state, &events, scratch, &mut b)?;
             scratch.apply_batch(b)?;
         }
         Ok(state.size())

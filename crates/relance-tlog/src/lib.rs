@@ -8,8 +8,9 @@
 //! 32-byte `hash` (the per-cooperative hash chain link of `docs/audit-format.md`), so its leaf
 //! hash is `SHA-256(0x00 ‖ hash)`. Interior nodes and roots follow RFC 6962 / RFC 9162
 //! ([`merkle`]). [`CompactTree`] keeps the tree's state in O(log n) memory; its
-//! [`CompactTree::push`] names the nodes to persist (every leaf hash and every perfect subtree
-//! of 16 leaves or more: about 36 bytes an event), and proofs read them through the caller's
+//! [`CompactTree::push`] names the nodes to persist (every leaf hash and the root of every
+//! perfect subtree of 16, 256, 4096… leaves: about 34 bytes an event), a store groups them in
+//! tiles of 16 hashes ([`TileWrites`]), and proofs read them through the caller's
 //! [`NodeSource`] ([`store`]).
 //!
 //! # What the proofs prove
@@ -52,5 +53,8 @@ pub use proof::{
     prove_consistency, prove_inclusion, subtree_hash, verify_consistency, verify_inclusion,
     ConsistencyProof, InclusionProof, ProveError, VerifyError,
 };
-pub use store::{MemoryStore, NodeId, NodeSource, STORED_MIN_LEVEL};
+pub use store::{
+    hash_in_tile, MemoryStore, NodeId, NodeSource, TileError, TileId, TileWrites, TILE_HEIGHT,
+    TILE_WIDTH,
+};
 pub use witness::{Accepted, Refusal, Witness, WitnessState};

@@ -125,11 +125,12 @@ impl CompactTree {
     }
 
     /// Appends a leaf hash (in relance `leaf_hash(&event.hash)`) and returns the nodes the
-    /// caller must persist for proofs (see [`crate::store::NodeId::is_persisted`]): always the leaf, plus
-    /// the root of every perfect subtree of at least [`crate::store::STORED_MIN_LEVEL`] levels
-    /// this leaf completes. Nodes are returned bottom-up.
+    /// caller must persist for proofs (see [`crate::store::NodeId::is_persisted`]): always the
+    /// leaf, plus the root of every perfect subtree of 16, 256, 4096… leaves (a level that is a
+    /// multiple of [`crate::store::TILE_HEIGHT`]) this leaf completes. Nodes are returned
+    /// bottom-up, so each level's nodes come in index order.
     pub fn push(&mut self, leaf: Hash) -> Vec<Completed> {
-        use crate::store::{NodeId, STORED_MIN_LEVEL};
+        use crate::store::{NodeId, TILE_HEIGHT};
         let index = self.size;
         let mut out = vec![(NodeId::leaf(index), leaf)];
         let mut hash = leaf;
@@ -141,7 +142,7 @@ impl CompactTree {
             };
             hash = node_hash(&left, &hash);
             level += 1;
-            if level >= STORED_MIN_LEVEL {
+            if level.is_multiple_of(TILE_HEIGHT) {
                 out.push((NodeId::new(level, index >> level), hash));
             }
         }

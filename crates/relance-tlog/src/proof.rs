@@ -13,7 +13,7 @@ use base64::Engine;
 use thiserror::Error;
 
 use crate::merkle::{empty_root, node_hash, split_point, Hash};
-use crate::store::{NodeId, NodeSource, STORED_MIN_LEVEL};
+use crate::store::{NodeId, NodeSource};
 
 /// Why a proof could not be generated.
 #[derive(Debug, Error)]
@@ -113,7 +113,7 @@ pub struct ConsistencyProof {
 /// The hash of the perfect subtree `level`/`index`: read if persisted, else from its children.
 fn perfect<S: NodeSource>(src: &S, level: u8, index: u64) -> Result<Hash, ProveError<S::Error>> {
     let id = NodeId::new(level, index);
-    if level == 0 || level >= STORED_MIN_LEVEL {
+    if id.is_persisted() {
         return src
             .node(id)
             .map_err(ProveError::Source)?

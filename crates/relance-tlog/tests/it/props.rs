@@ -1,14 +1,16 @@
 //! Properties over random trees: proofs verify, any tampering fails, the incremental root is
-//! the reference root, the state round-trips, storage stays small, proofs read few nodes.
+//! the reference root, the state round-trips, storage stays small, proofs read few nodes in
+//! few tiles.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use relance_tlog::merkle::root_from_leaf_hashes;
 use relance_tlog::{
     leaf_hash, prove_consistency, prove_inclusion, verify_consistency, verify_inclusion,
-    CompactTree, Hash, MemoryStore, NodeId, NodeSource, STORED_MIN_LEVEL,
+    CompactTree, Hash, MemoryStore, NodeId, NodeSource, TileId, TILE_HEIGHT,
 };
 
 use super::{event_hash, store_of};
@@ -123,65 +125,92 @@ proptest! {
 #[test]
 fn storage_stays_under_40_bytes_an_event() {
     let f = fixture();
-    let hashes = f.store.persisted() as u64;
-    // 32 bytes for the leaf, plus about n/8 interior nodes of 32 bytes.
-    assert!(hashes * 32 <= N * 36 + 32, "{hashes} hashes for {N} events");
-    assert!(hashes > N);
+    // Every leaf, then the roots of the 16-leaf and 256-leaf subtrees: n (1 + 1/16 + 1/256).
+    assert_eq!(f.store.persisted(), 3000 + 187 + 11);
+    // One key per tile of 16: ⌈3000/16⌉ + ⌈187/16⌉ + ⌈11/16⌉.
+    assert_eq!(f.store.tiles(), 188 + 12 + 1);
+    let bytes = f.store.persisted() as u64 * 32 + f.store.tiles() as u64 * 10;
+    assert!(bytes <= N * 35, "{bytes} bytes for {N} events");
 }
 
 #[test]
 fn push_returns_the_leaf_and_completed_stored_nodes() {
     let mut tree = CompactTree::new();
-    for i in 0..15 {
-        let out = tree.push(leaf_hash(&[i]));
+    for i in 0..15u64 {
+        let out = tree.push(leaf_hash(&i.to_be_bytes()));
         assert_eq!(out.len(), 1, "leaf {i} completes no subtree of 16");
-        assert_eq!(out[0].0, NodeId::leaf(u64::from(i)));
+        assert_eq!(out[0].0, NodeId::leaf(i));
     }
-    let out = tree.push(leaf_hash(&[15]));
+    let out = tree.push(leaf_hash(&15u64.to_be_bytes()));
     assert_eq!(out.len(), 2);
-    assert_eq!(out[1], (NodeId::new(STORED_MIN_LEVEL, 0), tree.root()));
-    assert_eq!(NodeId::from_key(&out[1].0.key()), Some(out[1].0));
+    assert_eq!(out[1], (NodeId::new(TILE_HEIGHT, 0), tree.root()));
+    for i in 16..255u64 {
+        tree.push(leaf_hash(&i.to_be_bytes()));
+    }
+    let out = tree.push(leaf_hash(&255u64.to_be_bytes()));
+    let levels: Vec<u8> = out.iter().map(|(id, _)| id.level).collect();
+    assert_eq!(
+        levels,
+        [0, 4, 8],
+        "the 256th leaf completes a 16- and a 256-leaf subtree"
+    );
+    assert_eq!(out[2].1, tree.root());
+    let (tile, slot) = NodeId::new(4, 15).tile().expect("level 4 is stored");
+    assert_eq!((tile, slot), (TileId { level: 1, index: 0 }, 15));
+    assert_eq!(TileId::from_key(&tile.key()), Some(tile));
+    assert_eq!(NodeId::new(5, 0).tile(), None, "level 5 is recomputed");
 }
 
-/// Answers every read with a fixed hash and counts the reads: proofs of huge trees need no
-/// real tree to count their cost.
-struct Counting(Cell<u64>);
+/// Answers every read with a fixed hash and counts the node reads and the distinct tiles they
+/// fall in: proofs of huge trees need no real tree to count their cost.
+#[derive(Default)]
+struct Counting {
+    reads: Cell<u64>,
+    tiles: RefCell<HashSet<TileId>>,
+}
+
+impl Counting {
+    fn reset(&self) {
+        self.reads.set(0);
+        self.tiles.borrow_mut().clear();
+    }
+}
 
 impl NodeSource for Counting {
     type Error = std::convert::Infallible;
     fn node(&self, id: NodeId) -> Result<Option<Hash>, Self::Error> {
-        assert!(id.is_persisted(), "read of a non-persisted node {id:?}");
-        self.0.set(self.0.get() + 1);
+        let (tile, _) = id.tile().expect("only stored nodes are read");
+        self.reads.set(self.reads.get() + 1);
+        self.tiles.borrow_mut().insert(tile);
         Ok(Some([id.level; 32]))
     }
 }
 
 #[test]
-fn proofs_of_a_million_leaves_read_few_nodes() {
+fn proofs_of_a_million_leaves_read_few_nodes_in_few_tiles() {
     for size in [1_000_000u64, 1_048_575, (1 << 40) - 1] {
-        let src = Counting(Cell::new(0));
+        let src = Counting::default();
         let log = 64 - u64::from(size.leading_zeros());
         for index in [0, size / 3, size - 1] {
-            src.0.set(0);
+            src.reset();
             prove_inclusion(&src, index, size).expect("prove");
-            // O(log n): each path node is one read, or up to 8 leaf reads below level 4 (15 in
-            // all); one right-edge range adds at most log n stored peaks and 15 leaves.
-            let bound = 2 * log + 30;
+            let (reads, tiles) = (src.reads.get(), src.tiles.borrow().len() as u64);
+            // A path hash at a level between two stored ones is recomputed from at most 8
+            // stored nodes, all in one tile: O(log n) reads, about two tiles per tile level.
+            assert!(reads <= 8 * log, "inclusion {index}/{size}: {reads} reads");
             assert!(
-                src.0.get() <= bound,
-                "inclusion {index}/{size}: {} reads",
-                src.0.get()
+                tiles <= 2 * (log / 4 + 1),
+                "inclusion {index}/{size}: {tiles} tiles"
             );
         }
         for old in [1, size / 3, size - 1] {
-            src.0.set(0);
+            src.reset();
             prove_consistency(&src, old, size).expect("prove");
-            // O(log² n): at most ~ (log n)² / 2 + 8 log n reads.
-            let bound = log * log / 2 + 8 * log;
+            let (reads, tiles) = (src.reads.get(), src.tiles.borrow().len() as u64);
+            assert!(reads <= 8 * log, "consistency {old}→{size}: {reads} reads");
             assert!(
-                src.0.get() <= bound,
-                "consistency {old}→{size}: {} reads",
-                src.0.get()
+                tiles <= 2 * (log / 4 + 1),
+                "consistency {old}→{size}: {tiles} tiles"
             );
         }
     }
