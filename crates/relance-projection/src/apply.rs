@@ -2,6 +2,7 @@
 //! of views, indexes, summary, history and checkpoint in one sled batch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded, Step, Summary};
 use relance_log::StoredEvent;
@@ -248,6 +249,7 @@ impl Projection {
                     None => states.remove(&id),
                 };
             }
+            self.states_epoch.fetch_add(1, Ordering::SeqCst);
         }
         if !newly_quarantined.is_empty() {
             let mut q = self
@@ -259,6 +261,7 @@ impl Projection {
                 states.remove(&id);
                 q.insert(id);
             }
+            self.states_epoch.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }

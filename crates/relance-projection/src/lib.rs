@@ -85,6 +85,9 @@ pub struct Projection {
     /// (at most [`STATE_CACHE_ENTRIES`]; emptied when full). Written only after the batch
     /// that stored the same views, under `apply_lock`.
     states: Mutex<HashMap<CoopId, CoopState>>,
+    /// Bumped, under the `states` lock, each time a batch changes `states`: a `get` that read a
+    /// view from sled puts it in `states` only if no batch changed them since (`read.rs`).
+    states_epoch: AtomicU64,
     /// Quarantined cooperatives (the `q` keys), read once at open.
     quarantined: Mutex<HashSet<CoopId>>,
     /// The Merkle tree's compact state at the checkpoint (`merkle` module), replaced under
@@ -125,6 +128,7 @@ impl Projection {
             checkpoint,
             apply_lock: Mutex::new(()),
             states: Mutex::new(HashMap::new()),
+            states_epoch: AtomicU64::new(0),
             quarantined: Mutex::new(quarantined),
             merkle,
         }))

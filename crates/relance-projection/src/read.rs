@@ -1,9 +1,11 @@
 //! Reading the views: one cooperative, filtered pages of the list, the summary, a history.
 
+use std::sync::atomic::Ordering;
+
 use relance_domain::{timeline, CoopState, Filter, HistoryItem, Recorded, Summary};
 
 use crate::keys::{decode_history_value, history_prefix, index_key, index_prefix, view_key};
-use crate::{poisoned, Projection, ProjectionError};
+use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
 
 /// One page of a list query.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +18,11 @@ pub struct Page {
 
 impl Projection {
     /// One cooperative's view.
+    ///
+    /// A view read from sled is kept in memory for the next reads (read-through, up to
+    /// `STATE_CACHE_ENTRIES`) unless a batch changed the cached views meanwhile: the batch
+    /// puts its own views there after writing them, so an older one read before it never
+    /// stays.
     pub fn get(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
         if let Some(s) = self
             .states
@@ -25,7 +32,18 @@ impl Projection {
         {
             return Ok(Some(s.clone()));
         }
-        self.stored(id)
+        let epoch = self.states_epoch.load(Ordering::SeqCst);
+        let stored = self.stored(id)?;
+        if let Some(view) = &stored {
+            let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
+            if self.states_epoch.load(Ordering::SeqCst) == epoch
+                && states.len() < STATE_CACHE_ENTRIES
+                && !states.contains_key(id)
+            {
+                states.insert(view.id.clone(), view.clone());
+            }
+        }
+        Ok(stored)
     }
 
     /// One cooperative's view as stored.

@@ -221,3 +221,31 @@ fn list_indexes_follow_a_status_change() {
         assert_eq!(walk(&views, &f, 2), matching(&states, &f), "{f:?}");
     }
 }
+
+/// After a reopen, reads keep the views they read from sled in memory; a later batch's views
+/// replace them, so a read never serves a view older than the checkpoint.
+#[test]
+fn views_read_after_a_reopen_are_replaced_by_the_next_batch() {
+    let events = realistic().builder.into_events();
+    let (first, rest) = events.split_at(events.len() / 2);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("views");
+    {
+        let p = crate::open(&path);
+        p.apply(first).expect("apply");
+    }
+    let p = crate::reopen(&path);
+    let before = expected_states(first);
+    for (id, state) in &before {
+        assert_eq!(p.get(id).expect("get").as_ref(), Some(state), "{id} after the reopen");
+    }
+    p.apply(rest).expect("apply");
+    let after = expected_states(&events);
+    assert!(
+        after.iter().any(|(id, s)| before.get(id) != Some(s)),
+        "the second half changes some view"
+    );
+    for (id, state) in &after {
+        assert_eq!(p.get(id).expect("get").as_ref(), Some(state), "{id} after the batch");
+    }
+}
