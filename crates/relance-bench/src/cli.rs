@@ -88,6 +88,8 @@ pub enum Part {
     Catchup,
     Queries,
     Audit,
+    /// The dashboard's pages over the caught-up views, beside a static page.
+    Web,
 }
 
 /// The sizes of this run.
@@ -130,6 +132,7 @@ pub fn plan(args: &Args) -> Plan {
             Part::Catchup,
             Part::Queries,
             Part::Audit,
+            Part::Web,
         ]
     } else {
         args.only.clone()

@@ -79,7 +79,11 @@ async fn bench(args: Args) -> Result<()> {
             rows::batch::batch_jetstream(&plan, &server, &mut rows).await?;
         }
         // The read side runs once, on the first server.
-        if i == 0 && (plan.has(Part::Catchup) || plan.has(Part::Queries) || plan.has(Part::Audit)) {
+        if i == 0
+            && [Part::Catchup, Part::Queries, Part::Audit, Part::Web]
+                .iter()
+                .any(|p| plan.has(*p))
+        {
             export = read_side(&plan, &server, work.path(), &mut rows).await?;
         }
     }
@@ -129,7 +133,7 @@ async fn bench(args: Args) -> Result<()> {
 }
 
 /// The read side, on `server`: fills the catch-up stream (writing the export when the audit
-/// rows are asked for), then the catch-up and query rows. Returns the export and its events.
+/// rows are asked for), then the catch-up, query and dashboard rows. Returns the export and its events.
 async fn read_side(
     plan: &Plan,
     server: &nats::Server,
@@ -157,11 +161,14 @@ async fn read_side(
         payload_bytes
     );
     let projection_dir = work.join("projection");
-    if plan.has(Part::Catchup) || plan.has(Part::Queries) {
+    if plan.has(Part::Catchup) || plan.has(Part::Queries) || plan.has(Part::Web) {
         rows::catchup::catchup_rows(plan, server, &projection_dir, rows).await?;
     }
     if plan.has(Part::Queries) {
         rows::queries::query_rows(plan, server, &projection_dir, rows).await?;
+    }
+    if plan.has(Part::Web) {
+        rows::web::web_rows(plan, &projection_dir, rows).await?;
     }
     Ok(want_export.then_some((export_path, plan.events)))
 }

@@ -5,5 +5,7 @@ pub mod append;
 pub mod audit;
 pub mod batch;
 pub mod catchup;
+pub mod import;
 pub mod postgres;
 pub mod queries;
+pub mod web;

@@ -37,6 +37,11 @@ impl Running {
         })
     }
 
+    /// The node's gRPC address (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub async fn channel(&self) -> Result<Channel> {
         Ok(Channel::from_shared(self.url.clone())?.connect().await?)
     }

@@ -1,7 +1,8 @@
 //! The batch rows: 35,000 registrations imported through the `Batch` RPC, 1,000 a call, the
 //! calls one after the other (as `relance import` sends them), on JetStream beside the raw
 //! publish+ack loop and embedded beside the raw sled insert+flush loop, both at concurrency
-//! 64 in the same run.
+//! 64 in the same run; then the same count imported from a CSV register by the `relance import`
+//! command (`import`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -94,6 +95,10 @@ pub async fn batch_jetstream(
         )
         .note("1,000 a call, calls in sequence: decide each, publishes pipelined, acks awaited"),
     );
+    let backend = format!("JetStream (sync {})", sync.label());
+    let batch_seconds = IMPORT_COOPS as f64 / relance;
+    let tag = format!("{tag}cli");
+    super::import::cli_import_row(&node, &backend, &tag, IMPORT_COOPS, batch_seconds, rows).await?;
     node.stop().await?;
     Ok(())
 }
@@ -124,6 +129,16 @@ pub async fn batch_embedded(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Re
         )
         .note("1,000 a call, calls in sequence: decide each, one sled batch and one flush a call"),
     );
+    let batch_seconds = IMPORT_COOPS as f64 / relance;
+    super::import::cli_import_row(
+        &node,
+        "embedded",
+        "BEcli",
+        IMPORT_COOPS,
+        batch_seconds,
+        rows,
+    )
+    .await?;
     node.stop().await?;
     Ok(())
 }
