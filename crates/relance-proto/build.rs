@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "queries.proto",
         "audit.proto",
         "node.proto",
+        "watch.proto",
     ]
     .map(|f| root.join("relance/v1").join(f));
     let fds = protox::compile(files, [&root])?;

@@ -14,4 +14,5 @@ mod partner;
 mod reflection;
 mod security;
 mod transport;
+mod watch;
 mod web;

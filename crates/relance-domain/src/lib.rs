@@ -15,6 +15,7 @@ pub mod query;
 mod rejection;
 mod series;
 mod state;
+mod subscription;
 mod summary;
 
 pub use date::Date;
@@ -33,6 +34,7 @@ pub use query::{
 pub use rejection::{Rejection, RejectionKind, Rule};
 pub use series::{Bucket, SeriesPoint};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};
+pub use subscription::{EventFilter, MAX_WATCHED_COOPERATIVES};
 pub use summary::Summary;
 
 /// Bounds on free text, in characters.

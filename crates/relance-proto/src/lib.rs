@@ -20,8 +20,13 @@ pub mod json;
 mod queries;
 mod series;
 mod views;
+mod watch;
 
 pub use convert::*;
 pub use queries::*;
 pub use series::{series_query_from_wire, series_to_wire, SeriesQuery, MAX_SERIES_BUCKETS};
 pub use views::*;
+pub use watch::{
+    event_type_name, watch_item, watch_query_from_wire, WatchQuery, DEFAULT_HEARTBEAT_SECONDS,
+    MAX_HEARTBEAT_SECONDS,
+};

@@ -9,6 +9,7 @@ mod props;
 mod requests;
 mod retraction;
 mod rules;
+mod subscription;
 mod summary;
 
 use relance_domain::{

@@ -37,8 +37,8 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         ExpectedVersionMismatch | Contended => Conflict,
         RequestIdReused => AlreadyExists,
         MissingToken | MalformedToken | UnknownToken => Unauthenticated,
-        RateLimited | RequestTooLarge | BatchTooLarge => ResourceExhausted,
-        PositionNotReached | LogUnavailable => Unavailable,
+        RateLimited | RequestTooLarge | BatchTooLarge | WatchClientTooSlow => ResourceExhausted,
+        PositionNotReached | LogUnavailable | NodeStopping => Unavailable,
         CorruptEvent => DataLoss,
         Rule::Internal => RejectionKind::Internal,
     }
