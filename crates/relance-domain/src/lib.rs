@@ -17,14 +17,15 @@ mod series;
 mod state;
 mod subscription;
 mod summary;
+pub mod upcast;
 
 pub use date::Date;
 pub use decide::{decide, Aggregate, Command, Context};
 pub use event::{
     ActivityHalted, ActivityResumed, Actor, AuthorizationObtained, ChannelKind,
-    CooperativeRegistered, Envelope, Event, EventRetracted, HaltScope, HeadcountReported, Recorded,
-    ReorientationDeclared, SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
-    SCHEMA_VERSION,
+    CooperativeRegistered, Envelope, Event, EventRetracted, HaltScope, HeadcountReported,
+    LegalBasis, LegalInstrument, Recorded, ReorientationDeclared, SalesChannelOpened, Sector,
+    Standing, SupportGranted, SupportKind, SCHEMA_VERSION,
 };
 pub use hash::{canonical_bytes, canonical_json, chain_hash, link_break, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};

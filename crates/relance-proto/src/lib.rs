@@ -16,6 +16,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rela
 pub const CONTENT_TYPE: &str = "application/protobuf; proto=relance.v1.Envelope";
 
 mod convert;
+mod halt;
 pub mod json;
 mod queries;
 mod series;
@@ -23,6 +24,7 @@ mod views;
 mod watch;
 
 pub use convert::*;
+pub use halt::legal_basis_to_wire;
 pub use queries::*;
 pub use series::{series_query_from_wire, series_to_wire, SeriesQuery, MAX_SERIES_BUCKETS};
 pub use views::*;

@@ -185,7 +185,7 @@ fn required_field() {
 fn optional_fields_may_be_empty() {
     registered()
         .when(ActivityHalted {
-            decision_ref: String::new(),
+            legal_basis: None,
             ..halt()
         })
         .then_accepted();

@@ -262,8 +262,15 @@ pub enum CoopCommand {
         id: String,
         #[arg(long)]
         authority: String,
+        /// The decision's reference (its legal basis).
         #[arg(long, default_value = "")]
         decision_ref: String,
+        /// Makes --decision-ref a structured legal basis: dahir, decree, order, circular, decision.
+        #[arg(long)]
+        legal_instrument: Option<String>,
+        /// When the legal instrument was issued (YYYY-MM-DD), for a structured legal basis.
+        #[arg(long)]
+        legal_issued_on: Option<String>,
         #[arg(long)]
         effective_on: String,
         #[arg(long)]
