@@ -12,6 +12,7 @@ mod import;
 mod operations;
 mod partner;
 mod reflection;
+mod schema;
 mod security;
 mod transport;
 mod watch;
