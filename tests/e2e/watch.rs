@@ -192,7 +192,7 @@ async fn catch_up_then_live_with_filters(backend: Backend) {
     assert_eq!((e.position, e.cooperative_id.as_str()), (6, "WAT-A"));
     assert!(matches!(
         e.event,
-        Some(v1::envelope::Event::ActivityHalted(_))
+        Some(v1::envelope::Event::ActivityHaltedV2(_))
     ));
     let e = next_event(&mut ocp).await;
     assert_eq!(e.position, 7);
