@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "queries.proto",
         "audit.proto",
         "node.proto",
+        "watch.proto",
     ]
     .map(|f| root.join("relance/v1").join(f));
     let fds = protox::compile(files, [&root])?;
@@ -41,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ".relance.v1.SupportKind" => "support_kind",
                     ".relance.v1.ChannelKind" => "channel",
                     ".relance.v1.Standing" => "standing",
+                    ".relance.v1.LegalInstrument" => "legal_instrument",
                     other => {
                         return Err(format!(
                             "enum {other} has no JSON serializer in build.rs (crate::json)"

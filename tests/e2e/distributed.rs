@@ -556,7 +556,7 @@ async fn concurrent_writers_on_two_command_processes_never_lose_an_update() {
         assert_eq!(events.len(), 2, "{coop}: one registration and one halt");
         assert!(matches!(
             events[1].envelope.event,
-            Some(Event::ActivityHalted(_))
+            Some(Event::ActivityHaltedV2(_))
         ));
         assert_reply_in_stream(&stream, coop, request_id, reply);
     }

@@ -12,6 +12,8 @@ mod import;
 mod operations;
 mod partner;
 mod reflection;
+mod schema;
 mod security;
 mod transport;
+mod watch;
 mod web;

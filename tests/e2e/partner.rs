@@ -196,7 +196,20 @@ fn event_case(env: &DynamicMessage) -> (String, String, DynamicMessage) {
         .as_message()
         .expect("a message")
         .clone();
-    (field.name().to_owned(), ty.name().to_owned(), data)
+    (
+        field.name().to_owned(),
+        type_of_message(ty.name()).to_owned(),
+        data,
+    )
+}
+
+/// The event type a message of the `event` oneof carries: its name, without the `V<n>` of a
+/// later schema version (`ActivityHaltedV2` is an `ActivityHalted`).
+fn type_of_message(name: &str) -> &str {
+    match name.rsplit_once('V') {
+        Some((ty, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => ty,
+        _ => name,
+    }
 }
 
 /// Percent-decoding of header values (docs/partners.md, "Headers").
@@ -224,7 +237,14 @@ fn json_field(m: &DynamicMessage, f: &FieldDescriptor) -> Json {
         return Json::Null; // proto3 `optional` left unset, e.g. amount_centimes
     }
     match (&*m.get_field(f), f.kind()) {
-        (Value::String(s), _) if s.is_empty() && f.name() == "valid_until" => Json::Null,
+        // Dates that may be absent: empty on the wire, null in the hash.
+        (Value::String(s), _)
+            if s.is_empty() && ["valid_until", "issued_on"].contains(&f.name()) =>
+        {
+            Json::Null
+        }
+        // A legal instrument not stated (LEGAL_INSTRUMENT_UNSPECIFIED) is null in the hash.
+        (Value::EnumNumber(0), Kind::Enum(e)) if e.name() == "LegalInstrument" => Json::Null,
         (Value::String(s), _) => Json::from(s.as_str()),
         (Value::Bytes(b), _) => Json::from(hex::encode(b)),
         (Value::U32(n), _) => Json::from(*n),
@@ -411,8 +431,10 @@ async fn a_partner_reads_and_verifies_the_stream_with_plain_nats_and_the_proto_f
         assert_eq!(message.subject.as_str(), format!("relance.v1.coop.{coop}"));
         assert_eq!(header("Relance-Cooperative-Id"), coop);
         assert_eq!(header("Relance-Event-Type"), ty, "{case}");
-        assert_eq!(header("Relance-Schema-Version"), "1");
-        assert_eq!(number(&env, "schema_version"), 1);
+        // A halt is recorded under schema version 2 (its message ActivityHaltedV2), the rest 1.
+        let schema = if case == "activity_halted_v2" { 2 } else { 1 };
+        assert_eq!(number(&env, "schema_version"), schema, "{case}");
+        assert_eq!(header("Relance-Schema-Version"), schema.to_string());
         assert_eq!(header("Relance-Event-Id"), *event_id);
         assert_eq!(text(&env, "event_id"), *event_id);
         assert_eq!(header("Relance-Request-Id"), *request_id);
@@ -480,10 +502,17 @@ async fn a_partner_reads_and_verifies_the_stream_with_plain_nats_and_the_proto_f
                 assert_eq!(e.get_value(sector).unwrap().name(), "SECTOR_ARTISANAT");
             }
             "cooperative_registered" => assert_eq!(text(&data, "name"), "Annour"),
-            "activity_halted" => {
+            // Halts are recorded as schema version 2: the legal basis is a message.
+            "activity_halted_v2" => {
                 assert_eq!(number(&data, "workers_affected"), 40);
                 assert_eq!(text(&data, "effective_on"), "2020-03-20");
                 assert_eq!(occurred_on, "2020-03-20");
+                let basis = data.get_field_by_name("legal_basis").unwrap();
+                let basis = basis.as_message().unwrap();
+                assert!(
+                    !text(basis, "reference").is_empty(),
+                    "the decision's reference"
+                );
             }
             "reorientation_declared" => {
                 assert_eq!(number(&data, "capacity_min_per_day"), 2000);

@@ -67,6 +67,8 @@ fn names(extra: &[&str]) -> BTreeSet<String> {
         "grpc.reflection.v1alpha.ServerReflection",
         "relance.v1.Node",
         "relance.v1.Audit",
+        // Watch is served by every role: each has the log.
+        "relance.v1.Subscriptions",
     ]
     .iter()
     .chain(extra)

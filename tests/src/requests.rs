@@ -179,6 +179,7 @@ pub fn halt(coop: &str, request_id: &str) -> v1::HaltRequest {
             scope: v1::HaltScope::Total as i32,
             workers_affected: 40,
         }),
+        legal_basis: None,
     }
 }
 

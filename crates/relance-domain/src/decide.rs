@@ -212,6 +212,7 @@ pub fn decide(agg: &Aggregate, cmd: Command, ctx: &Context) -> Result<Envelope, 
         }
         (Some(s), _) => check_state(agg, s, &cmd, ctx, occurred_on, date_field)?,
     }
+    let event = cmd.into_event();
     let mut envelope = Envelope {
         event_id: ctx.event_id.clone(),
         cooperative_id: ctx.cooperative_id.clone(),
@@ -221,10 +222,10 @@ pub fn decide(agg: &Aggregate, cmd: Command, ctx: &Context) -> Result<Envelope, 
         actor: ctx.actor.clone(),
         request_id: ctx.request_id.clone(),
         correlation_id: ctx.correlation_id.clone(),
-        schema_version: SCHEMA_VERSION,
+        schema_version: event.schema_version(),
         prev_hash: agg.last_hash(),
         hash: Hash::ZERO,
-        event: cmd.into_event(),
+        event,
     };
     envelope.hash = chain_hash(&envelope);
     Ok(envelope)
@@ -421,7 +422,9 @@ fn validate_shape(cmd: &Command) -> Result<(), Rejection> {
         }
         Command::Halt(e) => {
             check_text("authority", &e.authority, SHORT_TEXT, true)?;
-            check_text("decision_ref", &e.decision_ref, SHORT_TEXT, false)?;
+            if let Some(basis) = &e.legal_basis {
+                check_text("legal_basis.reference", &basis.reference, SHORT_TEXT, true)?;
+            }
             check_text("reason", &e.reason, LONG_TEXT, true)?;
             check_people("workers_affected", e.workers_affected)?;
         }

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{CoopId, Date, Hash};
 
-/// Schema version written into every envelope produced by this code.
+/// The first schema version, which every event type has had; an event type's current version
+/// is [`Event::schema_version`], written into each envelope (see [`crate::upcast`]).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Who recorded a fact: the authenticated principal and its organisation.
@@ -17,8 +18,9 @@ pub struct Actor {
 /// One event with everything needed to audit it.
 ///
 /// The stream position is assigned by the log and travels beside the envelope ([`Recorded`]):
-/// it is not known when the hash is computed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// it is not known when the hash is computed. `event` is always of the current type; its JSON
+/// form (the one hashed and exported) is the one of `schema_version` ([`crate::upcast`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// UUIDv7, text form.
     pub event_id: String,
@@ -77,6 +79,15 @@ impl Event {
         "HeadcountReported",
         "EventRetracted",
     ];
+
+    /// The schema version of this event's type written by this code: 2 for a halt (its legal
+    /// basis structured), 1 for the others. Older versions are read through [`crate::upcast`].
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            Event::ActivityHalted(_) => 2,
+            _ => SCHEMA_VERSION,
+        }
+    }
 
     /// The type name, as written in headers and exports.
     pub fn type_name(&self) -> &'static str {
@@ -206,6 +217,28 @@ labelled_enum!(
     }
 );
 
+labelled_enum!(
+    /// The kind of legal instrument a decision rests on.
+    LegalInstrument {
+        Dahir => "dahir", "dahir";
+        Decree => "decree", "decree (décret)";
+        Order => "order", "order (arrêté)";
+        Circular => "circular", "circular";
+        Decision => "decision", "decision";
+    }
+);
+
+/// The legal basis of a decision, as a structured reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalBasis {
+    /// `None` when not stated (every halt recorded under schema version 1).
+    pub instrument: Option<LegalInstrument>,
+    /// The instrument's number or reference, e.g. "Arrêté gubernatorial n° 12/2020".
+    pub reference: String,
+    /// When the instrument was issued, when stated.
+    pub issued_on: Option<Date>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CooperativeRegistered {
     pub name: String,
@@ -223,10 +256,13 @@ pub struct CooperativeRegistered {
     pub registered_on: Date,
 }
 
+/// A halt, schema version 2: the decision's legal basis is a structured reference (version 1
+/// had a free-text `decision_ref`; [`crate::upcast::ActivityHaltedV1`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityHalted {
     pub authority: String,
-    pub decision_ref: String,
+    /// The legal basis of the decision; `None` when none was stated.
+    pub legal_basis: Option<LegalBasis>,
     pub effective_on: Date,
     pub reason: String,
     pub scope: HaltScope,

@@ -15,15 +15,17 @@ pub mod query;
 mod rejection;
 mod series;
 mod state;
+mod subscription;
 mod summary;
+pub mod upcast;
 
 pub use date::Date;
 pub use decide::{decide, Aggregate, Command, Context};
 pub use event::{
     ActivityHalted, ActivityResumed, Actor, AuthorizationObtained, ChannelKind,
-    CooperativeRegistered, Envelope, Event, EventRetracted, HaltScope, HeadcountReported, Recorded,
-    ReorientationDeclared, SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
-    SCHEMA_VERSION,
+    CooperativeRegistered, Envelope, Event, EventRetracted, HaltScope, HeadcountReported,
+    LegalBasis, LegalInstrument, Recorded, ReorientationDeclared, SalesChannelOpened, Sector,
+    Standing, SupportGranted, SupportKind, SCHEMA_VERSION,
 };
 pub use hash::{canonical_bytes, canonical_json, chain_hash, link_break, Hash};
 pub use ids::{CoopId, MAX_COOP_ID_LEN};
@@ -33,6 +35,7 @@ pub use query::{
 pub use rejection::{Rejection, RejectionKind, Rule};
 pub use series::{Bucket, SeriesPoint};
 pub use state::{evolve, fold, CoopState, HaltPeriod, Status, Step, SupportLine, Totals};
+pub use subscription::{EventFilter, MAX_WATCHED_COOPERATIVES};
 pub use summary::Summary;
 
 /// Bounds on free text, in characters.

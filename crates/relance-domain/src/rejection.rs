@@ -93,6 +93,9 @@ rules! {
     RequestTooLarge = "request_too_large" => ResourceExhausted,
     /// A batch of more commands than one call may carry (`relance_server::MAX_BATCH`).
     BatchTooLarge = "batch_too_large" => ResourceExhausted,
+    /// A `Watch` client read more slowly than events came: its buffer filled, so the stream
+    /// ended (with the position to resume from) rather than hold the node back.
+    WatchClientTooSlow = "watch_client_too_slow" => ResourceExhausted,
     // What this node can do now.
     /// The node does not serve this (e.g. queries on a `--role command` process).
     NotServedHere = "not_served_here" => FailedPrecondition,
@@ -100,6 +103,8 @@ rules! {
     PositionNotReached = "position_not_reached" => Unavailable,
     /// The event log cannot be reached now; the same request may be retried.
     LogUnavailable = "log_unavailable" => Unavailable,
+    /// The node is stopping: a long call (a `Watch`) ends; resume on another node or later.
+    NodeStopping = "node_stopping" => Unavailable,
     /// Stored bytes that do not read back.
     CorruptEvent = "corrupt_event" => DataLoss,
     /// A fault of the node itself (a failed task, a poisoned lock, a storage error).

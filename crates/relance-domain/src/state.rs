@@ -52,7 +52,13 @@ impl std::fmt::Display for Status {
 pub struct HaltPeriod {
     pub event_id: String,
     pub authority: String,
+    /// The legal basis's reference (empty when none was stated), as version 1 recorded it.
     pub decision_ref: String,
+    /// The whole legal basis when it says more than a reference (an instrument, a date). Left
+    /// out otherwise, so a history of version-1 halts folds to the very same views (and digest)
+    /// as before version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<LegalBasis>,
     pub since: Date,
     pub reason: String,
     pub scope: HaltScope,
@@ -252,7 +258,15 @@ fn apply_fact(state: Option<CoopState>, rec: &Recorded, effective: bool) -> Opti
             s.open_halt = Some(HaltPeriod {
                 event_id: env.event_id.clone(),
                 authority: e.authority.clone(),
-                decision_ref: e.decision_ref.clone(),
+                decision_ref: e
+                    .legal_basis
+                    .as_ref()
+                    .map(|b| b.reference.clone())
+                    .unwrap_or_default(),
+                legal_basis: e
+                    .legal_basis
+                    .clone()
+                    .filter(|b| b.instrument.is_some() || b.issued_on.is_some()),
                 since: e.effective_on,
                 reason: e.reason.clone(),
                 scope: e.scope,

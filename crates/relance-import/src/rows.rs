@@ -102,6 +102,7 @@ fn halt(ctx: &RowCtx<'_>, id: &str, date: String) -> Result<Request, Box<RowErro
             scope: scope_to_wire(scope) as i32,
             workers_affected: ctx.count_u64(Field::Workers)?,
         }),
+        legal_basis: None,
     }))
 }
 

@@ -63,8 +63,16 @@ enum_map!(channel_to_wire, channel_from_wire, d::ChannelKind, v1::ChannelKind, {
 enum_map!(standing_to_wire, standing_from_wire, d::Standing, v1::Standing, {
     Established <=> Established, Trial <=> Trial,
 });
+enum_map!(legal_instrument_to_wire, legal_instrument_from_wire, d::LegalInstrument, v1::LegalInstrument, {
+    Dahir <=> Dahir, Decree <=> Decree, Order <=> Order, Circular <=> Circular,
+    Decision <=> Decision,
+});
 
-fn req_enum<T>(field: &'static str, raw: i32, f: fn(i32) -> Option<T>) -> Result<T, Rejection> {
+pub(crate) fn req_enum<T>(
+    field: &'static str,
+    raw: i32,
+    f: fn(i32) -> Option<T>,
+) -> Result<T, Rejection> {
     f(raw).ok_or_else(|| {
         Rejection::invalid(
             field,
@@ -101,7 +109,7 @@ pub(crate) fn date_str(d: Option<d::Date>) -> String {
 // ---------------------------------------------------------------- event data
 
 /// A count sent as uint64 (so that a value over 2^32 arrives whole) that the domain keeps as u32.
-fn count(field: &'static str, raw: u64) -> Result<u32, Rejection> {
+pub(crate) fn count(field: &'static str, raw: u64) -> Result<u32, Rejection> {
     u32::try_from(raw).map_err(|_| {
         Rejection::invalid(
             field,
@@ -111,7 +119,7 @@ fn count(field: &'static str, raw: u64) -> Result<u32, Rejection> {
     })
 }
 
-fn need<T>(data: Option<T>) -> Result<T, Rejection> {
+pub(crate) fn need<T>(data: Option<T>) -> Result<T, Rejection> {
     data.ok_or_else(|| Rejection::invalid("data", Rule::RequiredField, "is missing"))
 }
 
@@ -134,20 +142,6 @@ impl FromWire for v1::CooperativeRegistered {
             commune: self.commune,
             members: count("members", self.members)?,
             employees: count("employees", self.employees)?,
-        })
-    }
-}
-
-impl FromWire for v1::ActivityHalted {
-    type Domain = d::ActivityHalted;
-    fn to_domain(self) -> Result<Self::Domain, Rejection> {
-        Ok(d::ActivityHalted {
-            effective_on: req_date("effective_on", &self.effective_on)?,
-            scope: req_enum("scope", self.scope, scope_from_wire)?,
-            authority: self.authority,
-            decision_ref: self.decision_ref,
-            reason: self.reason,
-            workers_affected: count("workers_affected", self.workers_affected)?,
         })
     }
 }
@@ -249,7 +243,7 @@ pub struct CommandMeta {
     pub correlation_id: String,
 }
 
-fn meta(m: Option<v1::CommandMeta>) -> Result<CommandMeta, Rejection> {
+pub(crate) fn meta(m: Option<v1::CommandMeta>) -> Result<CommandMeta, Rejection> {
     let m = m.ok_or_else(|| Rejection::invalid("meta", Rule::RequiredField, "is missing"))?;
     Ok(CommandMeta {
         cooperative_id: d::CoopId::parse(&m.cooperative_id)?,
@@ -278,7 +272,6 @@ macro_rules! command_request {
 }
 
 command_request!(v1::RegisterRequest, Register);
-command_request!(v1::HaltRequest, Halt);
 command_request!(v1::ReorientRequest, Reorient);
 command_request!(v1::AuthorizeRequest, Authorize);
 command_request!(v1::GrantSupportRequest, GrantSupport);
@@ -300,17 +293,6 @@ fn registered_to_wire(e: &d::CooperativeRegistered) -> v1::CooperativeRegistered
         members: e.members.into(),
         employees: e.employees.into(),
         registered_on: e.registered_on.to_string(),
-    }
-}
-
-fn halted_to_wire(e: &d::ActivityHalted) -> v1::ActivityHalted {
-    v1::ActivityHalted {
-        authority: e.authority.clone(),
-        decision_ref: e.decision_ref.clone(),
-        effective_on: e.effective_on.to_string(),
-        reason: e.reason.clone(),
-        scope: scope_to_wire(e.scope) as i32,
-        workers_affected: e.workers_affected.into(),
     }
 }
 
@@ -363,7 +345,7 @@ pub fn envelope_to_wire(env: &d::Envelope, position: u64) -> v1::Envelope {
     use v1::envelope::Event as W;
     let event = match &env.event {
         d::Event::CooperativeRegistered(e) => W::CooperativeRegistered(registered_to_wire(e)),
-        d::Event::ActivityHalted(e) => W::ActivityHalted(halted_to_wire(e)),
+        d::Event::ActivityHalted(e) => crate::halt::halted_to_wire(e, env.schema_version),
         d::Event::ReorientationDeclared(e) => W::ReorientationDeclared(reorientation_to_wire(e)),
         d::Event::AuthorizationObtained(e) => W::AuthorizationObtained(authorization_to_wire(e)),
         d::Event::SupportGranted(e) => W::SupportGranted(support_to_wire(e)),
@@ -417,7 +399,11 @@ pub fn envelope_from_wire(w: v1::Envelope) -> Result<(d::Envelope, u64), DecodeE
         W::CooperativeRegistered(e) => {
             d::Event::CooperativeRegistered(e.to_domain().map_err(field_err("event"))?)
         }
+        // Schema version 1, upcast (relance_domain::upcast).
         W::ActivityHalted(e) => {
+            d::Event::ActivityHalted(e.to_domain().map_err(field_err("event"))?.upcast())
+        }
+        W::ActivityHaltedV2(e) => {
             d::Event::ActivityHalted(e.to_domain().map_err(field_err("event"))?)
         }
         W::ReorientationDeclared(e) => {
@@ -496,8 +482,18 @@ mod tests {
             .iter()
             .filter(|f| f.oneof_index.is_some())
             .map(|f| f.type_name().trim_start_matches(".relance.v1."))
+            // A later schema version of a type is its message name with `V<n>` appended.
+            .map(|name| match name.rsplit_once('V') {
+                Some((ty, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => ty,
+                _ => name,
+            })
             .collect();
-        assert_eq!(in_oneof, d::Event::TYPE_NAMES);
+        let mut types = in_oneof.clone();
+        types.sort_unstable();
+        types.dedup();
+        let mut expected = d::Event::TYPE_NAMES.to_vec();
+        expected.sort_unstable();
+        assert_eq!(types, expected, "{in_oneof:?}");
     }
 
     fn sample() -> d::Envelope {
@@ -556,6 +552,7 @@ mod tests {
                 scope: 99,
                 ..Default::default()
             }),
+            legal_basis: None,
         };
         let err = req.into_command().expect_err("scope 99");
         assert_eq!(err.rule(), Rule::InvalidEnum);

@@ -32,6 +32,10 @@ pub fn standing<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
     name(s, *v, standing_from_wire(*v).map(|x| x.as_str()))
 }
 
+pub fn legal_instrument<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
+    name(s, *v, legal_instrument_from_wire(*v).map(|x| x.as_str()))
+}
+
 pub fn hex<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex_string(v))
 }

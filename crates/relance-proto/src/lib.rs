@@ -16,12 +16,19 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("rela
 pub const CONTENT_TYPE: &str = "application/protobuf; proto=relance.v1.Envelope";
 
 mod convert;
+mod halt;
 pub mod json;
 mod queries;
 mod series;
 mod views;
+mod watch;
 
 pub use convert::*;
+pub use halt::legal_basis_to_wire;
 pub use queries::*;
 pub use series::{series_query_from_wire, series_to_wire, SeriesQuery, MAX_SERIES_BUCKETS};
 pub use views::*;
+pub use watch::{
+    event_type_name, watch_item, watch_query_from_wire, WatchQuery, DEFAULT_HEARTBEAT_SECONDS,
+    MAX_HEARTBEAT_SECONDS,
+};

@@ -163,7 +163,7 @@ proptest! {
     ) {
         let checks = [
             v1::RegisterRequest { meta: m.clone(), data: reg }.into_command(),
-            v1::HaltRequest { meta: m.clone(), data: halt }.into_command(),
+            v1::HaltRequest { meta: m.clone(), data: halt, legal_basis: None }.into_command(),
             v1::GrantSupportRequest { meta: m, data: sup }.into_command(),
         ];
         for outcome in checks {

@@ -136,6 +136,8 @@ pub const PERMISSIONS: &[(&str, Permission)] = &[
     ("/relance.v1.CooperativeQueries/", Permission::Read),
     ("/relance.v1.Audit/", Permission::Audit),
     ("/relance.v1.Node/", Permission::Read),
+    // Following the history live is reading it (docs/design.md "Security").
+    ("/relance.v1.Subscriptions/", Permission::Read),
 ];
 
 /// The permission an RPC requires; `None` for a method the table does not know (refused).

@@ -52,6 +52,7 @@ fn halt(coop: &str, request_id: &str) -> (CommandMeta, Command) {
             scope: v1::HaltScope::Total as i32,
             workers_affected: 40,
         }),
+        legal_basis: None,
     }
     .into_command()
     .expect("valid halt")

@@ -15,6 +15,7 @@ mod principal;
 mod queries;
 mod status;
 mod tlog;
+mod watch;
 
 pub use audit::AuditService;
 pub use batch::{EntryResult, MAX_BATCH};
@@ -23,3 +24,4 @@ pub use node::{serve, Node, NodeError, Services};
 pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};
 pub use queries::QueryService;
 pub use status::{command_error_status, internal, refuse, refuse_field, rejection_status};
+pub use watch::{WatchService, DEFAULT_WATCH_BUFFER, DEFAULT_WATCH_STALL, RESUME_FROM};

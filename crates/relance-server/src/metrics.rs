@@ -38,6 +38,8 @@ pub struct Metrics {
     quarantined: Gauge,
     poison: Counter,
     insecure_transport: Gauge,
+    watch_streams: Gauge,
+    watch_cut_off: Counter,
     last_checkpoint: AtomicU64,
     last_poison: AtomicU64,
     caught_up_at: Mutex<Instant>,
@@ -133,6 +135,18 @@ impl Metrics {
             "1 when bearer tokens are accepted in clear beyond loopback (serve --insecure)",
             insecure_transport.clone(),
         );
+        let watch_streams = Gauge::default();
+        registry.register(
+            "watch_streams",
+            "Watch streams open on this node",
+            watch_streams.clone(),
+        );
+        let watch_cut_off = Counter::default();
+        registry.register(
+            "watch_cut_off",
+            "Watch streams ended because their client read more slowly than events came",
+            watch_cut_off.clone(),
+        );
         zero_commands(&commands);
         Self {
             registry,
@@ -149,6 +163,8 @@ impl Metrics {
             quarantined,
             poison,
             insecure_transport,
+            watch_streams,
+            watch_cut_off,
             last_checkpoint: AtomicU64::new(u64::MAX),
             last_poison: AtomicU64::new(0),
             caught_up_at: Mutex::new(Instant::now()),
@@ -158,6 +174,19 @@ impl Metrics {
     /// Whether bearer tokens are accepted in clear beyond loopback (`--insecure`).
     pub fn set_insecure_transport(&self, insecure: bool) {
         self.insecure_transport.set(i64::from(insecure));
+    }
+
+    /// One more Watch stream open.
+    pub fn watch_started(&self) {
+        self.watch_streams.inc();
+    }
+
+    /// A Watch stream ended (`cut_off`: its client was too slow).
+    pub fn watch_ended(&self, cut_off: bool) {
+        self.watch_streams.dec();
+        if cut_off {
+            self.watch_cut_off.inc();
+        }
     }
 
     /// Where the projection stood when this process started (events applied count from there).

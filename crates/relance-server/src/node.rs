@@ -11,6 +11,7 @@ use relance_projection::{Projection, ProjectionError};
 use relance_proto::v1::audit_server::AuditServer;
 use relance_proto::v1::cooperative_commands_server::CooperativeCommandsServer;
 use relance_proto::v1::cooperative_queries_server::CooperativeQueriesServer;
+use relance_proto::v1::subscriptions_server::SubscriptionsServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -41,6 +42,8 @@ pub struct Services {
     pub queries: Option<QueryService>,
     /// Export and digest for auditors.
     pub audit: Option<crate::audit::AuditService>,
+    /// `Watch`: the log followed live, for clients without NATS.
+    pub watch: Option<crate::watch::WatchService>,
     /// `relance status`.
     pub status: crate::node_status::NodeStatusService,
     /// Authentication, permissions and rate limit for every request.
@@ -143,6 +146,10 @@ impl Node {
                 self.projection.clone(),
                 Duration::from_secs(10),
             )),
+            watch: Some(
+                crate::watch::WatchService::new(self.log.clone(), crate::DEFAULT_WATCH_BUFFER)
+                    .with_metrics(self.metrics.clone()),
+            ),
             status: crate::node_status::NodeStatusService {
                 log: self.log.clone(),
                 projection: self.projection.clone(),
@@ -228,6 +235,21 @@ pub async fn serve(
             .set_serving::<AuditServer<crate::audit::AuditService>>()
             .await;
     }
+    // Watch streams never end on their own: the shutdown ends them (with the position to
+    // resume from) so requests in flight can finish.
+    let (closing, closing_rx) = watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
+    let subscriptions = services
+        .watch
+        .map(|w| SubscriptionsServer::new(w.closing_on(closing_rx)));
+    if subscriptions.is_some() {
+        health
+            .set_serving::<SubscriptionsServer<crate::watch::WatchService>>()
+            .await;
+    }
     if queries.is_some() {
         health
             .set_serving::<CooperativeQueriesServer<QueryService>>()
@@ -256,6 +278,7 @@ pub async fn serve(
         .add_optional_service(commands)
         .add_optional_service(queries)
         .add_optional_service(audit)
+        .add_optional_service(subscriptions)
         // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm held a reply
         // back until the previous one was acknowledged (a health check took 1.3 ms alone).
         .serve_with_incoming_shutdown(
@@ -303,6 +326,9 @@ pub fn served_services(services: &Services) -> Vec<&'static str> {
     }
     if services.audit.is_some() {
         names.push(AuditServer::<crate::audit::AuditService>::NAME);
+    }
+    if services.watch.is_some() {
+        names.push(SubscriptionsServer::<crate::watch::WatchService>::NAME);
     }
     names
 }

@@ -92,8 +92,10 @@ mod tests {
             RequestIdReused => Code::AlreadyExists,
             SupportNotInOwnName | RoleNotAllowed => Code::PermissionDenied,
             MissingToken | MalformedToken | UnknownToken => Code::Unauthenticated,
-            RateLimited | RequestTooLarge | BatchTooLarge => Code::ResourceExhausted,
-            PositionNotReached | LogUnavailable => Code::Unavailable,
+            RateLimited | RequestTooLarge | BatchTooLarge | WatchClientTooSlow => {
+                Code::ResourceExhausted
+            }
+            PositionNotReached | LogUnavailable | NodeStopping => Code::Unavailable,
             CorruptEvent => Code::DataLoss,
             Internal => Code::Internal,
         }

@@ -142,11 +142,12 @@ impl Client {
         let mut c = self.commands.clone();
         let meta = Some(meta);
         macro_rules! call {
-            ($rpc:ident, $request:ident, $data:expr) => {
+            ($rpc:ident, $request:ident, $data:expr $(, $field:ident: $value:expr)*) => {
                 c.$rpc(self.request_as(
                     v1::$request {
                         meta,
                         data: Some($data),
+                        $($field: $value,)*
                     },
                     principal,
                     org,
@@ -156,7 +157,21 @@ impl Client {
         }
         let reply = match event {
             Event::CooperativeRegistered(d) => call!(register, RegisterRequest, d),
-            Event::ActivityHalted(d) => call!(halt, HaltRequest, d),
+            Event::ActivityHalted(d) => call!(halt, HaltRequest, d, legal_basis: None),
+            // The structured legal basis goes beside the halt's data.
+            Event::ActivityHaltedV2(d) => call!(
+                halt,
+                HaltRequest,
+                v1::ActivityHalted {
+                    authority: d.authority,
+                    decision_ref: String::new(),
+                    effective_on: d.effective_on,
+                    reason: d.reason,
+                    scope: d.scope,
+                    workers_affected: d.workers_affected,
+                },
+                legal_basis: d.legal_basis
+            ),
             Event::ReorientationDeclared(d) => call!(reorient, ReorientRequest, d),
             Event::AuthorizationObtained(d) => call!(authorize, AuthorizeRequest, d),
             Event::SupportGranted(d) => call!(grant_support, GrantSupportRequest, d),

@@ -112,21 +112,27 @@ fn write_command(cmd: CoopCommand) -> Result<(String, WriteArgs, Event)> {
             id,
             authority,
             decision_ref,
+            legal_instrument,
+            legal_issued_on,
             effective_on,
             reason,
             scope: sc,
             workers,
             write,
         } => {
-            let data = v1::ActivityHalted {
-                authority,
-                decision_ref,
-                effective_on,
-                reason,
-                scope: scope(&sc)?,
-                workers_affected: workers.into(),
-            };
-            (id, write, Event::ActivityHalted(data))
+            let event = halt_event(
+                v1::ActivityHalted {
+                    authority,
+                    decision_ref,
+                    effective_on,
+                    reason,
+                    scope: scope(&sc)?,
+                    workers_affected: workers.into(),
+                },
+                legal_instrument,
+                legal_issued_on,
+            )?;
+            (id, write, event)
         }
         CoopCommand::Reorient {
             id,
@@ -334,6 +340,40 @@ async fn history(args: &ClientArgs, c: &mut Client, id: String) -> Result<()> {
         .map_err(status_error)?
         .into_inner();
     output::history(args.output, &h)
+}
+
+/// A halt as the CLI records it: version 1's data with --decision-ref as free text, or, with
+/// --legal-instrument or --legal-issued-on, a structured legal basis whose reference it is.
+fn halt_event(
+    data: v1::ActivityHalted,
+    instrument: Option<String>,
+    issued_on: Option<String>,
+) -> Result<Event> {
+    if instrument.is_none() && issued_on.is_none() {
+        return Ok(Event::ActivityHalted(data));
+    }
+    let instrument = match instrument.as_deref() {
+        None => 0,
+        Some(raw) => relance_domain::LegalInstrument::parse(raw)
+            .map(|i| relance_proto::legal_instrument_to_wire(i) as i32)
+            .ok_or_else(|| {
+                anyhow!(
+                    "--legal-instrument {raw:?}: one of dahir, decree, order, circular, decision"
+                )
+            })?,
+    };
+    Ok(Event::ActivityHaltedV2(v1::ActivityHaltedV2 {
+        authority: data.authority,
+        legal_basis: Some(v1::LegalBasis {
+            instrument,
+            reference: data.decision_ref,
+            issued_on: issued_on.unwrap_or_default(),
+        }),
+        effective_on: data.effective_on,
+        reason: data.reason,
+        scope: data.scope,
+        workers_affected: data.workers_affected,
+    }))
 }
 
 #[cfg(test)]

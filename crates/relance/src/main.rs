@@ -18,6 +18,7 @@ mod serve;
 mod time;
 mod tlog;
 mod token;
+mod watch;
 mod web;
 
 /// mimalloc: the projection and the audit spent a third of their time in glibc's malloc.
@@ -83,6 +84,7 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Audit(cmd) => audit::run(&cli.client, cmd).await,
         cli::Command::Token(cmd) => token::run(cmd),
         cli::Command::Status => client::status(&cli.client).await,
+        cli::Command::Watch(args) => watch::run(&cli.client, &args).await,
         cli::Command::Projection(cli::ProjectionCommand::Rebuild { data_dir, nats }) => {
             admin::rebuild(&data_dir, &nats).await
         }

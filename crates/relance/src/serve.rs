@@ -156,6 +156,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .set_insecure_transport(security.insecure_transport);
     let mut services = node.services();
     services.auth = security.auth;
+    services.watch = services.watch.map(|w| {
+        w.with_buffer(args.watch.watch_buffer)
+            .with_stall(Duration::from_secs(args.watch.watch_stall))
+    });
     services.tls = security.tls;
     services.status.insecure_transport = security.insecure_transport;
     // After SIGINT/SIGTERM, requests in flight get GRACE to finish; a client that never lets

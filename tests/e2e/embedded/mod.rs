@@ -101,7 +101,7 @@ fn assert_refused<T: std::fmt::Debug>(
 fn event_type(e: &v1::Envelope) -> &'static str {
     match e.event {
         Some(E::CooperativeRegistered(_)) => "CooperativeRegistered",
-        Some(E::ActivityHalted(_)) => "ActivityHalted",
+        Some(E::ActivityHalted(_) | E::ActivityHaltedV2(_)) => "ActivityHalted",
         Some(E::ReorientationDeclared(_)) => "ReorientationDeclared",
         Some(E::AuthorizationObtained(_)) => "AuthorizationObtained",
         Some(E::SupportGranted(_)) => "SupportGranted",

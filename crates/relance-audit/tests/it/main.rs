@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod coverage;
+mod fixture;
 mod tree;
 
 use relance_audit::{

@@ -9,13 +9,15 @@ mod props;
 mod requests;
 mod retraction;
 mod rules;
+mod subscription;
 mod summary;
+mod upcast;
 
 use relance_domain::{
     decide, ActivityHalted, ActivityResumed, Actor, Aggregate, AuthorizationObtained, ChannelKind,
     Command, Context, CoopId, CoopState, CooperativeRegistered, Date, Envelope, Event,
-    EventRetracted, HaltScope, HeadcountReported, Recorded, Rejection, ReorientationDeclared, Rule,
-    SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
+    EventRetracted, HaltScope, HeadcountReported, LegalBasis, LegalInstrument, Recorded, Rejection,
+    ReorientationDeclared, Rule, SalesChannelOpened, Sector, Standing, SupportGranted, SupportKind,
 };
 
 /// 2020-06-01 10:00:00 UTC: when the first given command is recorded. Every command of a
@@ -109,7 +111,11 @@ pub fn registration() -> CooperativeRegistered {
 pub fn halt() -> ActivityHalted {
     ActivityHalted {
         authority: "Autorités locales".to_owned(),
-        decision_ref: "DEC-2020-03".to_owned(),
+        legal_basis: Some(LegalBasis {
+            instrument: Some(LegalInstrument::Order),
+            reference: "Arrêté gubernatorial n° 12/2020".to_owned(),
+            issued_on: Some(date("2020-03-19")),
+        }),
         effective_on: date("2020-03-20"),
         reason: "état d'urgence sanitaire".to_owned(),
         scope: HaltScope::Total,

@@ -37,8 +37,8 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         ExpectedVersionMismatch | Contended => Conflict,
         RequestIdReused => AlreadyExists,
         MissingToken | MalformedToken | UnknownToken => Unauthenticated,
-        RateLimited | RequestTooLarge | BatchTooLarge => ResourceExhausted,
-        PositionNotReached | LogUnavailable => Unavailable,
+        RateLimited | RequestTooLarge | BatchTooLarge | WatchClientTooSlow => ResourceExhausted,
+        PositionNotReached | LogUnavailable | NodeStopping => Unavailable,
         CorruptEvent => DataLoss,
         Rule::Internal => RejectionKind::Internal,
     }
@@ -185,7 +185,7 @@ fn required_field() {
 fn optional_fields_may_be_empty() {
     registered()
         .when(ActivityHalted {
-            decision_ref: String::new(),
+            legal_basis: None,
             ..halt()
         })
         .then_accepted();

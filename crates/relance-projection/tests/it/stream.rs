@@ -152,7 +152,11 @@ pub fn register(
 pub fn halt(on: Date, workers_affected: u32, scope: HaltScope) -> Command {
     Command::Halt(ActivityHalted {
         authority: "Autorités locales de Rehamna".to_owned(),
-        decision_ref: format!("DEC-{on}"),
+        legal_basis: Some(relance_domain::LegalBasis {
+            instrument: Some(relance_domain::LegalInstrument::Order),
+            reference: format!("DEC-{on}"),
+            issued_on: None,
+        }),
         effective_on: on,
         reason: "état d'urgence sanitaire".to_owned(),
         scope,

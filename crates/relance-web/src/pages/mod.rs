@@ -63,7 +63,10 @@ pub fn describe(l: Lang, e: &Event) -> String {
         ]),
         Event::ActivityHalted(h) => join(vec![
             h.authority.clone(),
-            h.decision_ref.clone(),
+            h.legal_basis
+                .as_ref()
+                .map(|b| b.reference.clone())
+                .unwrap_or_default(),
             h.reason.clone(),
             l.t(&format!("scope.{}", h.scope.as_str())).to_owned(),
             format!(

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 mod import;
 mod nats;
 mod tlog;
+mod watch;
 pub use import::{ImportArgs, ImportCommand};
 pub use nats::{NatsArgs, NatsLinkArgs};
 pub use tlog::{CheckProofArgs, OriginArg, ProveArgs, WitnessArgs};
+pub use watch::{WatchArgs, WatchServeArgs};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -109,6 +111,8 @@ pub enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print events as they are recorded (from --from, or from now), then follow live.
+    Watch(WatchArgs),
     /// Health, role, positions and lag of the running node(s) at --server (and --query-server).
     Status,
     /// Maintenance of a stopped node's projection.
@@ -137,6 +141,8 @@ pub struct ServeArgs {
     pub metrics: Option<SocketAddr>,
     #[command(flatten)]
     pub web: WebArgs,
+    #[command(flatten)]
+    pub watch: WatchServeArgs,
 }
 
 /// The read-only dashboard.
@@ -256,8 +262,15 @@ pub enum CoopCommand {
         id: String,
         #[arg(long)]
         authority: String,
+        /// The decision's reference (its legal basis).
         #[arg(long, default_value = "")]
         decision_ref: String,
+        /// Makes --decision-ref a structured legal basis: dahir, decree, order, circular, decision.
+        #[arg(long)]
+        legal_instrument: Option<String>,
+        /// When the legal instrument was issued (YYYY-MM-DD), for a structured legal basis.
+        #[arg(long)]
+        legal_issued_on: Option<String>,
         #[arg(long)]
         effective_on: String,
         #[arg(long)]

@@ -216,6 +216,17 @@ pub fn describe(e: &v1::Envelope) -> String {
             h.reason,
             h.workers_affected
         ),
+        Some(E::ActivityHaltedV2(h)) => format!(
+            "halted by {} ({}{}): {} — {} workers affected",
+            h.authority,
+            relance_proto::scope_from_wire(h.scope).map_or("?", |s| s.as_str()),
+            h.legal_basis
+                .as_ref()
+                .map(|b| format!(", {}", legal_basis(b)))
+                .unwrap_or_default(),
+            h.reason,
+            h.workers_affected
+        ),
         Some(E::ReorientationDeclared(r)) => format!(
             "reoriented from {} to {} ({}), {}–{} a day{}",
             r.from_activity,
@@ -271,6 +282,18 @@ pub fn describe(e: &v1::Envelope) -> String {
         Some(E::EventRetracted(r)) => format!("retracts {}: {}", r.retracted_event_id, r.reason),
         None => "(empty event)".into(),
     }
+}
+
+/// "order Arrêté n° 12/2020 of 2020-03-19": a legal basis in a line.
+fn legal_basis(b: &v1::LegalBasis) -> String {
+    let mut out = relance_proto::legal_instrument_from_wire(b.instrument)
+        .map(|i| format!("{} ", i.as_str()))
+        .unwrap_or_default();
+    out.push_str(&b.reference);
+    if !b.issued_on.is_empty() {
+        let _ = write!(out, " of {}", b.issued_on);
+    }
+    out
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` of a Unix-ms time.
