@@ -34,6 +34,10 @@ pub struct JetStreamConfig {
     /// Reads expected to return at most this many events fetch them one by one from the
     /// stream leader; longer reads use an ordered consumer (default 32).
     pub direct_read_limit: usize,
+    /// Send appends that wait at the same time as one atomic batch (one server write), on
+    /// servers and streams that allow it (nats-server 2.12+, `allow_atomic`, which relance
+    /// turns on); appends go one by one otherwise (default true).
+    pub group_commit: bool,
     /// TLS to the NATS servers (off unless required, a CA or a client certificate is given,
     /// or a URL says `tls://`).
     pub tls: NatsTls,
@@ -82,6 +86,7 @@ impl JetStreamConfig {
             publish_retries: 5,
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
+            group_commit: true,
             tls: NatsTls::default(),
             credentials: None,
         }

@@ -88,18 +88,60 @@ impl JetStreamLog {
             .get_stream_no_info(&config.stream)
             .await
             .map_err(|e| ConnectError::InvalidConfig(format!("stream {}: {e}", config.stream)))?;
-        tracing::info!(stream = %config.stream, server_version = %server_version, "JetStream event log ready");
+        let atomic = config.group_commit && allow_atomic(&js, &config, &server_version).await;
+        tracing::info!(stream = %config.stream, server_version = %server_version, atomic_batch = atomic, "JetStream event log ready");
         let wildcard = setup::wildcard(&config.subject_prefix);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                js,
-                stream,
-                wildcard,
-                server_version,
-                known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            config,
+            js,
+            stream,
+            wildcard,
+            server_version,
+            known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
+            atomic: std::sync::atomic::AtomicBool::new(atomic),
+        });
+        let committer = atomic.then(|| Arc::new(crate::group::Committer::start(inner.clone())));
+        Ok(Self { inner, committer })
+    }
+}
+
+/// Whether the stream takes atomic batches, turning `allow_atomic` on when the server has it
+/// (2.12+). Logged either way: without it, appends are published one by one as before.
+async fn allow_atomic(js: &jetstream::Context, config: &JetStreamConfig, version: &str) -> bool {
+    if !setup::ServerVersion::parse(version)
+        .is_some_and(setup::ServerVersion::supports_atomic_batch)
+    {
+        tracing::info!(server_version = %version, "nats-server before 2.12 has no atomic batch publishing: appends are published one by one (no group commit)");
+        return false;
+    }
+    let existing = match get_stream_config(js, &config.stream).await {
+        Ok(Some(existing)) => existing,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the stream's configuration: no group commit");
+            return false;
+        }
+    };
+    if existing.allow_atomic_publish {
+        return true;
+    }
+    let wanted = jetstream::stream::Config {
+        allow_atomic_publish: true,
+        ..existing
+    };
+    match js.update_stream(wanted).await {
+        Ok(info) if info.config.allow_atomic_publish => {
+            tracing::info!(stream = %config.stream, "turned on allow_atomic (atomic batches) for group commit");
+            true
+        }
+        Ok(_) => {
+            tracing::warn!(stream = %config.stream, "the server ignored allow_atomic: no group commit");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(stream = %config.stream, error = %e, "cannot turn on allow_atomic: no group commit");
+            false
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! checks (stream setup, headers, failures).
 
 mod checks;
+mod group;
 mod server;
 
 /// The conformance suite on the current server (the newest `nats-server` found).
