@@ -99,6 +99,7 @@ impl JetStreamLog {
             server_version,
             known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
             atomic: std::sync::atomic::AtomicBool::new(atomic),
+            costs: crate::costs::Costs::default(),
         });
         let committer = atomic.then(|| Arc::new(crate::group::Committer::start(inner.clone())));
         Ok(Self { inner, committer })

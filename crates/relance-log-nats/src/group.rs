@@ -11,7 +11,9 @@
 //! as a commit slot is free, with every append already waiting behind it (one per
 //! cooperative, up to [`MAX_GROUP`]). With nothing else waiting the append is published
 //! alone, exactly as without group commit; appends only gather while earlier groups are
-//! being written.
+//! being written. A group then leaves as a batch only when batches have lately cost less
+//! than its appends one by one ([`costs`](crate::costs)): with lazy fsync, staging a batch on
+//! a one-replica stream costs more than it saves.
 //!
 //! A batch is all or nothing, and the server's refusal does not say which message it
 //! refused: then every member goes through the single append path (same message id, same
@@ -27,8 +29,10 @@ use async_nats::jetstream::ErrorCode;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use relance_log::{AppendRequest, Appended, LogError};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::costs::Way;
 use crate::{headers, Inner};
 
 /// Most appends in one batch (the server's default limit is 1,000).
@@ -120,7 +124,7 @@ async fn run(inner: Arc<Inner>, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
         }
         let inner = inner.clone();
         tokio::spawn(async move {
-            inner.commit_group(group).await;
+            inner.commit_group(group, false).await;
             drop(slot);
         });
     }
@@ -148,10 +152,11 @@ struct Member {
 }
 
 impl Inner {
-    /// Writes one group: alone when it holds one append, else as one atomic batch (the first
-    /// append of each cooperative; later ones on the same cooperative follow alone, once
-    /// their predecessor is stored).
-    pub(crate) async fn commit_group(&self, group: Vec<Waiting>) {
+    /// Writes one group: one by one or as one atomic batch, whichever has been cheaper lately
+    /// ([`Costs`](crate::costs::Costs)); always as a batch when `batch` says so (a group of
+    /// one is published alone). In a batch goes the first append of each cooperative; later
+    /// ones on the same cooperative follow alone, once their predecessor is stored.
+    pub(crate) async fn commit_group(&self, group: Vec<Waiting>, batch: bool) {
         let mut firsts = Vec::with_capacity(group.len());
         let mut later = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(group.len());
@@ -162,10 +167,17 @@ impl Inner {
                 later.push(w);
             }
         }
-        if firsts.len() == 1 {
-            self.alone(firsts).await;
-        } else {
-            self.batch(firsts).await;
+        let way = match self.costs.choose(firsts.len()) {
+            Way::OneByOne if batch && firsts.len() > 1 => Way::Batch,
+            way => way,
+        };
+        match way {
+            Way::Batch => self.batch(firsts).await,
+            Way::OneByOne => {
+                let (size, mark, started) = (firsts.len(), self.costs.mark(), Instant::now());
+                self.alone(firsts).await;
+                self.costs.one_by_one(size, started.elapsed(), mark);
+            }
         }
         for w in later {
             let result = self.append(w.request).await;
@@ -248,9 +260,15 @@ impl Inner {
                 let single = members.into_iter().map(|m| m.waiting).collect();
                 return self.alone(single).await;
             }
+            let started = Instant::now();
+            self.costs.batch_started();
             match self.publish_batch(&members).await {
-                Ok(ack) => self.answer_batch(members, ack).await,
+                Ok(ack) => {
+                    self.costs.batch(members.len(), started.elapsed());
+                    self.answer_batch(members, ack).await
+                }
                 Err(refused) => {
+                    self.costs.refused();
                     tracing::debug!(members = members.len(), error = %refused, "batch not committed; appending its members one by one");
                     let single = members.into_iter().map(|m| m.waiting).collect();
                     self.alone(single).await;

@@ -21,7 +21,7 @@
 //! - **follow** is an ordered consumer from the given position, live.
 //!
 //! Modules: `config` (settings), `connect` (start-up checks, stream creation), `classify`
-//! (which failures are transient), `read`, `append`, `group`, `follow`; this file holds the shared
+//! (which failures are transient), `read`, `append`, `group` and `costs`, `follow`; this file holds the shared
 //! state and the [`EventLog`] implementation.
 
 use std::sync::Arc;
@@ -35,6 +35,7 @@ mod append;
 mod classify;
 mod config;
 mod connect;
+mod costs;
 mod follow;
 mod group;
 pub mod headers;
@@ -43,6 +44,7 @@ pub mod setup;
 
 pub use config::{redact_url, JetStreamConfig, NatsCredentials, NatsTls};
 pub use connect::ConnectError;
+pub use costs::GroupStats;
 pub use setup::ServerVersion;
 
 /// The JetStream backend. Cheap to clone (one connection, shared).
@@ -65,6 +67,8 @@ struct Inner {
     /// Whether appends are grouped into atomic batches: found at start, cleared if the
     /// stream refuses a batch as disabled later.
     atomic: std::sync::atomic::AtomicBool,
+    /// What groups have cost one by one and as batches lately.
+    costs: costs::Costs,
 }
 
 impl JetStreamLog {
@@ -95,8 +99,13 @@ impl JetStreamLog {
             return out;
         }
         let (group, answers) = group::waiting(requests);
-        self.inner.commit_group(group).await;
+        self.inner.commit_group(group, true).await;
         futures::future::join_all(answers.into_iter().map(group::answer_of)).await
+    }
+
+    /// What the group commit did since this log was opened.
+    pub fn group_stats(&self) -> GroupStats {
+        self.inner.costs.stats()
     }
 
     /// The group-commit task, while the stream takes atomic batches.
@@ -179,5 +188,9 @@ impl EventLog for JetStreamLog {
 
     fn backend(&self) -> &'static str {
         "jetstream"
+    }
+
+    fn group_commit(&self) -> Option<bool> {
+        Some(self.atomic_batch())
     }
 }
