@@ -5,11 +5,12 @@
 //! first stages it in a store of its own, created and removed for each batch with a few synced
 //! writes. With `sync_interval: always` each lone publish pays an fsync, so a group of a few
 //! appends is already cheaper as a batch; with lazy fsync a lone publish costs next to nothing
-//! and the staging never pays. The client cannot read the server's setting, so it measures:
-//! the time per append of the groups it published one by one, the time of the batches it
-//! committed, and batches a group when `size × per-append > per-batch`. Each way is tried
-//! when it has no figure yet, and again every [`PROBE_EVERY`] groups, so the choice follows
-//! the server (a replicated stream stages batches in memory and batches nearly always win).
+//! and the staging never pays. The client cannot read the server's setting, so it measures the
+//! time of a lone append (a group of one, with no batch being written meanwhile: the server
+//! stages a batch under the stream's lock) and the time of the batches it committed, and
+//! batches a group when `size × lone append > batch`. Batches are tried once there is a figure
+//! for lone appends, and again every [`PROBE_EVERY`] groups, so the choice follows the server
+//! (a replicated stream stages batches in memory and batches nearly always win).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub(crate) const PROBE_EVERY: u64 = 64;
 /// Recent costs, in microseconds (0: not measured yet), as moving averages.
 #[derive(Default)]
 pub(crate) struct Costs {
-    /// Time of a group published one by one, divided by its size.
+    /// Time of a lone append.
     per_append: AtomicU64,
     /// Time of an atomic batch, from its first message to the commit's acknowledgement.
     per_batch: AtomicU64,
@@ -108,15 +109,16 @@ impl Costs {
         (self.in_flight.load(Ordering::Acquire) == 0).then(|| self.started.load(Ordering::Acquire))
     }
 
-    /// A group of `size` published one by one took `took`; counted only when no batch was
-    /// being written meanwhile (`mark` taken before it, with none in flight, and none since).
+    /// A group of `size` published one by one took `took`; it times a lone append when it
+    /// held one and no batch was being written meanwhile (`mark` taken before it, with none
+    /// in flight, and none since). Larger groups say little: their appends wait for each
+    /// other on the client's cores as much as on the server.
     pub(crate) fn one_by_one(&self, size: usize, took: Duration, mark: Option<u64>) {
         self.one_by_one.fetch_add(1, Ordering::Relaxed);
-        if mark.is_none() || self.mark() != mark {
+        if size != 1 || mark.is_none() || self.mark() != mark {
             return;
         }
-        let size = u64::try_from(size.max(1)).unwrap_or(u64::MAX);
-        update(&self.per_append, micros(took) / size);
+        update(&self.per_append, micros(took));
     }
 
     /// A batch starts being written; [`batch`](Self::batch) or [`refused`](Self::refused)
@@ -174,6 +176,12 @@ mod tests {
         assert_eq!(c.choose(1), Way::OneByOne, "a lone append is never a batch");
         assert_eq!(c.choose(8), Way::OneByOne, "no figure for one by one yet");
         c.one_by_one(8, ms(8), c.mark());
+        assert_eq!(
+            c.choose(8),
+            Way::OneByOne,
+            "a group of 8 does not time a lone append"
+        );
+        c.one_by_one(1, ms(1), c.mark());
         assert_eq!(c.choose(8), Way::Batch, "no figure for batches yet");
     }
 
@@ -182,7 +190,7 @@ mod tests {
     #[test]
     fn the_cheaper_way_wins_and_the_other_is_probed_now_and_then() {
         let fsync = Costs::default();
-        fsync.one_by_one(16, ms(16), fsync.mark());
+        fsync.one_by_one(1, ms(1), fsync.mark());
         fsync.batch(16, ms(3));
         let ways: Vec<_> = (0..PROBE_EVERY).map(|_| fsync.choose(16)).collect();
         assert_eq!(
@@ -192,7 +200,7 @@ mod tests {
         assert_eq!(fsync.choose(2), Way::OneByOne, "2 × 1 ms < 3 ms");
 
         let lazy = Costs::default();
-        lazy.one_by_one(16, Duration::from_micros(800), lazy.mark());
+        lazy.one_by_one(1, Duration::from_micros(50), lazy.mark());
         lazy.batch(16, ms(3));
         let ways: Vec<_> = (0..PROBE_EVERY).map(|_| lazy.choose(16)).collect();
         assert_eq!(
@@ -216,15 +224,15 @@ mod tests {
     #[test]
     fn groups_published_beside_a_batch_are_not_counted() {
         let c = Costs::default();
-        c.one_by_one(4, Duration::from_micros(400), c.mark());
+        c.one_by_one(1, Duration::from_micros(100), c.mark());
         c.batch_started();
         let during = c.mark();
-        c.one_by_one(4, ms(400), during);
+        c.one_by_one(1, ms(400), during);
         let before = c.mark();
         c.batch(4, ms(3));
-        c.one_by_one(4, ms(400), before);
+        c.one_by_one(1, ms(400), before);
         let after = c.mark();
-        c.one_by_one(4, Duration::from_micros(400), after);
+        c.one_by_one(1, Duration::from_micros(100), after);
         assert_eq!(c.stats().per_append_us, 100);
         assert_eq!(c.stats().groups_one_by_one, 4);
     }
