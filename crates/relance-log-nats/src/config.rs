@@ -34,15 +34,28 @@ pub struct JetStreamConfig {
     /// Reads expected to return at most this many events fetch them one by one from the
     /// stream leader; longer reads use an ordered consumer (default 32).
     pub direct_read_limit: usize,
-    /// Send appends that wait at the same time as one atomic batch (one server write), on
-    /// servers and streams that allow it (nats-server 2.12+, `allow_atomic`, which relance
-    /// turns on); appends go one by one otherwise (default true).
-    pub group_commit: bool,
+    /// Whether appends that wait at the same time may leave as one atomic batch (one server
+    /// write), on servers that have them (nats-server 2.12+; relance turns the stream's
+    /// `allow_atomic` on). Default [`GroupCommit::Auto`].
+    pub group_commit: GroupCommit,
     /// TLS to the NATS servers (off unless required, a CA or a client certificate is given,
     /// or a URL says `tls://`).
     pub tls: NatsTls,
     /// How relance proves who it is to NATS, besides a `user:password` in the URL.
     pub credentials: Option<NatsCredentials>,
+}
+
+/// When appends waiting together leave as one atomic batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupCommit {
+    /// One publish per append, as on servers without atomic batches.
+    Off,
+    /// A group leaves as a batch when batches have lately cost less than its appends one by
+    /// one (they do with `sync_interval: always`, they do not with lazy fsync on one replica).
+    #[default]
+    Auto,
+    /// Every group of two or more leaves as a batch.
+    Always,
 }
 
 /// TLS to the NATS servers. Only paths are kept: the files are read when connecting.
@@ -86,7 +99,7 @@ impl JetStreamConfig {
             publish_retries: 5,
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
-            group_commit: true,
+            group_commit: GroupCommit::Auto,
             tls: NatsTls::default(),
             credentials: None,
         }

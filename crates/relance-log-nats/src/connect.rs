@@ -82,13 +82,14 @@ impl JetStreamLog {
         setup::check_server_version(&server_version, replicas)?;
         match existing {
             Some(existing) => setup::check_existing(&existing, &config)?,
-            None => create_stream(&js, &config).await?,
+            None => create_stream(&js, &config, &server_version).await?,
         }
         let stream = js
             .get_stream_no_info(&config.stream)
             .await
             .map_err(|e| ConnectError::InvalidConfig(format!("stream {}: {e}", config.stream)))?;
-        let atomic = config.group_commit && allow_atomic(&js, &config, &server_version).await;
+        let atomic = config.group_commit != crate::GroupCommit::Off
+            && allow_atomic(&js, &config, &server_version).await;
         tracing::info!(stream = %config.stream, server_version = %server_version, atomic_batch = atomic, "JetStream event log ready");
         let wildcard = setup::wildcard(&config.subject_prefix);
         let inner = Arc::new(Inner {
@@ -105,6 +106,9 @@ impl JetStreamLog {
         Ok(Self { inner, committer })
     }
 }
+
+/// How long turning `allow_atomic` on may take before relance starts without group commit.
+const UPDATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether the stream takes atomic batches, turning `allow_atomic` on when the server has it
 /// (2.12+). Logged either way: without it, appends are published one by one as before.
@@ -130,7 +134,14 @@ async fn allow_atomic(js: &jetstream::Context, config: &JetStreamConfig, version
         allow_atomic_publish: true,
         ..existing
     };
-    match js.update_stream(wanted).await {
+    // The deployment's command user may not update streams: a denied request goes unanswered.
+    let updated = tokio::time::timeout(UPDATE_WAIT, js.update_stream(wanted)).await;
+    let updated = updated.unwrap_or_else(|_| {
+        Err(async_nats::jetstream::context::CreateStreamError::new(
+            async_nats::jetstream::context::CreateStreamErrorKind::TimedOut,
+        ))
+    });
+    match updated {
         Ok(info) if info.config.allow_atomic_publish => {
             tracing::info!(stream = %config.stream, "turned on allow_atomic (atomic batches) for group commit");
             true
@@ -140,7 +151,7 @@ async fn allow_atomic(js: &jetstream::Context, config: &JetStreamConfig, version
             false
         }
         Err(e) => {
-            tracing::warn!(stream = %config.stream, error = %e, "cannot turn on allow_atomic: no group commit");
+            tracing::warn!(stream = %config.stream, error = %e, "cannot turn on allow_atomic (an administrator can: a stream update setting allow_atomic): no group commit");
             false
         }
     }
@@ -173,8 +184,17 @@ async fn get_stream_config(
 async fn create_stream(
     js: &jetstream::Context,
     config: &JetStreamConfig,
+    version: &str,
 ) -> Result<(), ConnectError> {
-    match js.create_stream(setup::stream_config(config)).await {
+    // Created with atomic batches allowed where the server has them: the command user of the
+    // deployment may create the stream but not update it.
+    let stream = jetstream::stream::Config {
+        allow_atomic_publish: config.group_commit != crate::GroupCommit::Off
+            && setup::ServerVersion::parse(version)
+                .is_some_and(setup::ServerVersion::supports_atomic_batch),
+        ..setup::stream_config(config)
+    };
+    match js.create_stream(stream).await {
         Ok(_) => {
             tracing::info!(stream = %config.stream, replicas = config.replicas, "created the event stream");
             Ok(())

@@ -124,7 +124,8 @@ async fn run(inner: Arc<Inner>, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
         }
         let inner = inner.clone();
         tokio::spawn(async move {
-            inner.commit_group(group, false).await;
+            let always = inner.config.group_commit == crate::GroupCommit::Always;
+            inner.commit_group(group, always).await;
             drop(slot);
         });
     }

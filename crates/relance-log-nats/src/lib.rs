@@ -42,7 +42,7 @@ pub mod headers;
 mod read;
 pub mod setup;
 
-pub use config::{redact_url, JetStreamConfig, NatsCredentials, NatsTls};
+pub use config::{redact_url, GroupCommit, JetStreamConfig, NatsCredentials, NatsTls};
 pub use connect::ConnectError;
 pub use costs::GroupStats;
 pub use setup::ServerVersion;
@@ -77,8 +77,8 @@ impl JetStreamLog {
         &self.inner.server_version
     }
 
-    /// Whether appends that arrive together are written as one atomic batch (group commit):
-    /// the server and the stream allow it and `group_commit` is on.
+    /// Whether appends that arrive together may be written as one atomic batch (group
+    /// commit): the server and the stream allow it and `group_commit` is not off.
     pub fn atomic_batch(&self) -> bool {
         self.committer.is_some() && self.inner.atomic.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -167,7 +167,7 @@ async fn an_existing_stream_gets_atomic_batches_turned_on() {
 async fn group_commit_can_be_turned_off() {
     let server = NatsServer::start(current_binary()).await;
     let log = connect(JetStreamConfig {
-        group_commit: false,
+        group_commit: relance_log_nats::GroupCommit::Off,
         ..JetStreamConfig::new(server.url())
     })
     .await;

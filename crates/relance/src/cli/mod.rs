@@ -7,7 +7,7 @@ mod import;
 mod nats;
 mod tlog;
 pub use import::{ImportArgs, ImportCommand};
-pub use nats::{NatsArgs, NatsLinkArgs};
+pub use nats::{GroupCommitArg, NatsArgs, NatsLinkArgs};
 pub use tlog::{CheckProofArgs, OriginArg, ProveArgs, WitnessArgs};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
