@@ -36,7 +36,8 @@ pub struct JetStreamConfig {
     pub direct_read_limit: usize,
     /// Whether appends that wait at the same time may leave as one atomic batch (one server
     /// write), on servers that have them (nats-server 2.12+; relance turns the stream's
-    /// `allow_atomic` on). Default [`GroupCommit::Auto`].
+    /// `allow_atomic` on). Default [`GroupCommit::Off`]: on one replica it did not pay in the
+    /// measurements (docs/performance.md).
     pub group_commit: GroupCommit,
     /// TLS to the NATS servers (off unless required, a CA or a client certificate is given,
     /// or a URL says `tls://`).
@@ -49,10 +50,10 @@ pub struct JetStreamConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum GroupCommit {
     /// One publish per append, as on servers without atomic batches.
+    #[default]
     Off,
     /// A group leaves as a batch when batches have lately cost less than its appends one by
     /// one (they do with `sync_interval: always`, they do not with lazy fsync on one replica).
-    #[default]
     Auto,
     /// Every group of two or more leaves as a batch.
     Always,
@@ -99,7 +100,7 @@ impl JetStreamConfig {
             publish_retries: 5,
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
-            group_commit: GroupCommit::Auto,
+            group_commit: GroupCommit::Off,
             tls: NatsTls::default(),
             credentials: None,
         }

@@ -88,9 +88,11 @@ impl JetStreamLog {
             .get_stream_no_info(&config.stream)
             .await
             .map_err(|e| ConnectError::InvalidConfig(format!("stream {}: {e}", config.stream)))?;
+        let supported = setup::ServerVersion::parse(&server_version)
+            .is_some_and(setup::ServerVersion::supports_atomic_batch);
         let atomic = config.group_commit != crate::GroupCommit::Off
             && allow_atomic(&js, &config, &server_version).await;
-        tracing::info!(stream = %config.stream, server_version = %server_version, atomic_batch = atomic, "JetStream event log ready");
+        tracing::info!(stream = %config.stream, server_version = %server_version, atomic_batch = supported, group_commit = ?config.group_commit, batching = atomic, "JetStream event log ready");
         let wildcard = setup::wildcard(&config.subject_prefix);
         let inner = Arc::new(Inner {
             config,
@@ -100,6 +102,7 @@ impl JetStreamLog {
             server_version,
             known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
             atomic: std::sync::atomic::AtomicBool::new(atomic),
+            atomic_supported: supported,
             costs: crate::costs::Costs::default(),
         });
         let committer = atomic.then(|| Arc::new(crate::group::Committer::start(inner.clone())));
@@ -189,9 +192,8 @@ async fn create_stream(
     // Created with atomic batches allowed where the server has them: the command user of the
     // deployment may create the stream but not update it.
     let stream = jetstream::stream::Config {
-        allow_atomic_publish: config.group_commit != crate::GroupCommit::Off
-            && setup::ServerVersion::parse(version)
-                .is_some_and(setup::ServerVersion::supports_atomic_batch),
+        allow_atomic_publish: setup::ServerVersion::parse(version)
+            .is_some_and(setup::ServerVersion::supports_atomic_batch),
         ..setup::stream_config(config)
     };
     match js.create_stream(stream).await {

@@ -67,6 +67,8 @@ struct Inner {
     /// Whether appends are grouped into atomic batches: found at start, cleared if the
     /// stream refuses a batch as disabled later.
     atomic: std::sync::atomic::AtomicBool,
+    /// Whether the server has atomic batches (nats-server 2.12+), whatever `group_commit` says.
+    atomic_supported: bool,
     /// What groups have cost one by one and as batches lately.
     costs: costs::Costs,
 }
@@ -75,6 +77,11 @@ impl JetStreamLog {
     /// The version the connected server reported.
     pub fn server_version(&self) -> &str {
         &self.inner.server_version
+    }
+
+    /// Whether the connected server has atomic batch publishing (nats-server 2.12+).
+    pub fn atomic_batch_supported(&self) -> bool {
+        self.inner.atomic_supported
     }
 
     /// Whether appends that arrive together may be written as one atomic batch (group
@@ -191,6 +198,6 @@ impl EventLog for JetStreamLog {
     }
 
     fn group_commit(&self) -> Option<bool> {
-        Some(self.atomic_batch())
+        Some(self.atomic_batch_supported())
     }
 }

@@ -56,7 +56,7 @@ pub async fn append_jetstream(
     rows: &mut Vec<Row>,
     js_rates: &mut Vec<(Sync, usize, Measured)>,
 ) -> Result<()> {
-    let (node, js, log) = jetstream_node(server, relance_log_nats::GroupCommit::Auto).await?;
+    let (node, js, log) = jetstream_node(server, relance_log_nats::GroupCommit::Always).await?;
     let sync = server.sync;
     let mut measured = Vec::new();
     for &c in &plan.concurrency {

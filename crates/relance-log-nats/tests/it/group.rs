@@ -14,6 +14,7 @@ fn coop(id: &str) -> CoopId {
     CoopId::parse(id).expect("valid test id")
 }
 
+/// Connects with group commit on (`auto`), unless `config` was built with another mode.
 async fn connect(config: JetStreamConfig) -> JetStreamLog {
     match JetStreamLog::connect(config).await {
         Ok(log) => log,
@@ -26,6 +27,14 @@ async fn plain(server: &NatsServer) -> async_nats::jetstream::Context {
         .await
         .expect("plain connect");
     async_nats::jetstream::new(client)
+}
+
+/// The default configuration with group commit `auto`.
+fn grouping(server: &NatsServer) -> JetStreamConfig {
+    JetStreamConfig {
+        group_commit: relance_log_nats::GroupCommit::Auto,
+        ..JetStreamConfig::new(server.url())
+    }
 }
 
 /// The `Nats-Batch-Id` header stored with the message at `position`, if any.
@@ -41,7 +50,7 @@ async fn batch_of(js: &async_nats::jetstream::Context, position: u64) -> Option<
 #[tokio::test]
 async fn appends_waiting_together_are_stored_as_one_batch() {
     let server = NatsServer::start(current_binary()).await;
-    let log = connect(JetStreamConfig::new(server.url())).await;
+    let log = connect(grouping(&server)).await;
     assert!(log.atomic_batch(), "a current server takes atomic batches");
     let group = ["REH-1", "REH-2", "REH-3", "REH-4"]
         .iter()
@@ -81,7 +90,7 @@ async fn appends_waiting_together_are_stored_as_one_batch() {
 #[tokio::test]
 async fn a_refused_append_inside_a_group_does_not_sink_the_others() {
     let server = NatsServer::start(current_binary()).await;
-    let log = connect(JetStreamConfig::new(server.url())).await;
+    let log = connect(grouping(&server)).await;
     log.append(request("REH-2", 0, "earlier"))
         .await
         .expect("REH-2 at version 1");
@@ -127,7 +136,7 @@ async fn a_refused_append_inside_a_group_does_not_sink_the_others() {
 #[tokio::test]
 async fn a_second_append_on_the_same_cooperative_follows_its_group() {
     let server = NatsServer::start(current_binary()).await;
-    let log = connect(JetStreamConfig::new(server.url())).await;
+    let log = connect(grouping(&server)).await;
     let results = log
         .append_together(vec![
             request("REH-1", 0, "a"),
@@ -151,7 +160,7 @@ async fn a_second_append_on_the_same_cooperative_follows_its_group() {
 async fn an_existing_stream_gets_atomic_batches_turned_on() {
     let server = NatsServer::start(current_binary()).await;
     let js = plain(&server).await;
-    let config = JetStreamConfig::new(server.url());
+    let config = grouping(&server);
     js.create_stream(setup::stream_config(&config))
         .await
         .expect("an older relance's stream");
@@ -172,6 +181,7 @@ async fn group_commit_can_be_turned_off() {
     })
     .await;
     assert!(!log.atomic_batch());
+    assert!(log.atomic_batch_supported(), "the server still has them");
     let results = log
         .append_together(vec![request("REH-1", 0, "a"), request("REH-2", 0, "b")])
         .await;
@@ -187,8 +197,8 @@ async fn an_older_server_appends_one_by_one() {
         return;
     };
     let server = NatsServer::start(binary).await;
-    let log = connect(JetStreamConfig::new(server.url())).await;
-    assert!(!log.atomic_batch());
+    let log = connect(grouping(&server)).await;
+    assert!(!log.atomic_batch() && !log.atomic_batch_supported());
     let results = log
         .append_together(vec![
             request("REH-1", 0, "a"),

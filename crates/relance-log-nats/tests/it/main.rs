@@ -13,6 +13,15 @@ mod current {
     relance_log::conformance_tests!(NatsHarness::new(current_binary(), |_| {}));
 }
 
+/// The conformance suite with group commit on: every group of appends sent as one atomic
+/// batch.
+mod group_commit {
+    use crate::server::{current_binary, NatsHarness};
+
+    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |c| c.group_commit =
+        relance_log_nats::GroupCommit::Always));
+}
+
 /// The conformance suite with every read going through an ordered consumer.
 mod consumer_reads {
     use crate::server::{current_binary, NatsHarness};

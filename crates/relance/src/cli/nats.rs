@@ -21,8 +21,10 @@ pub struct NatsArgs {
     #[arg(long, env = "RELANCE_DUPLICATE_WINDOW_SECS", default_value_t = 600)]
     pub duplicate_window_secs: u64,
     /// Appends waiting together leave as one atomic batch (nats-server 2.12+): `auto` when
-    /// batches have lately cost less than publishes one by one, `always`, or `off`.
-    #[arg(long, env = "RELANCE_GROUP_COMMIT", value_enum, default_value_t = GroupCommitArg::Auto)]
+    /// batches have lately cost less than publishes one by one, `always`, or `off` (one
+    /// publish per append; the default: on one replica batches did not pay in the
+    /// measurements, docs/performance.md).
+    #[arg(long, env = "RELANCE_GROUP_COMMIT", value_enum, default_value_t = GroupCommitArg::Off)]
     pub group_commit: GroupCommitArg,
     #[command(flatten)]
     pub link: NatsLinkArgs,
@@ -31,8 +33,8 @@ pub struct NatsArgs {
 /// `--group-commit`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum GroupCommitArg {
-    Off,
     #[default]
+    Off,
     Auto,
     Always,
 }
