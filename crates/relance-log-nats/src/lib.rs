@@ -13,9 +13,10 @@
 //!   message id, a bounded number of times. A wrong-sequence answer is a conflict, unless the
 //!   request id is already in the cooperative's history (a retry after the window): then it
 //!   is answered with the first result.
-//! - **group commit** (nats-server 2.12+): appends waiting at the same time leave as one
-//!   atomic batch, each message with its own expected subject sequence and message id; a
-//!   refused batch is appended member by member (see [`group`]).
+//! - **group commit** (nats-server 2.12+, off by default: `JetStreamConfig::group_commit`):
+//!   appends waiting at the same time leave as one atomic batch, each message with its own
+//!   expected subject sequence and message id; a refused batch is appended member by member
+//!   (see [`group`]).
 //! - **reads** ask the stream leader for one message at a time when few are expected, and use
 //!   an ordered consumer for longer reads, bounded by the head seen when the read starts.
 //! - **follow** is an ordered consumer from the given position, live.
