@@ -211,6 +211,8 @@ struct Stored {
     position: u64,
     subject: String,
     envelope: v1::Envelope,
+    /// `Nats-Batch-Id`: stored by an atomic batch (group commit).
+    batch: Option<String>,
 }
 
 impl Stored {
@@ -257,10 +259,16 @@ async fn read_stream(nats_url: &str) -> Vec<Stored> {
         let position = message.info().expect("JetStream metadata").stream_sequence;
         let envelope =
             v1::Envelope::decode(&message.payload[..]).expect("a protobuf relance.v1.Envelope");
+        let batch = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Batch-Id"))
+            .map(|v| v.as_str().to_owned());
         out.push(Stored {
             position,
             subject: message.subject.to_string(),
             envelope,
+            batch,
         });
     }
     out
@@ -797,9 +805,27 @@ struct Sent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_server_killed_and_restarted_while_commands_flow_loses_and_duplicates_nothing() {
+    nats_server_killed_while_commands_flow(&[]).await;
+}
+
+/// The same, with every group of appends sent as one atomic batch (group commit). Whether
+/// commands wait together, and so form batches, depends on timing: the count is printed, not
+/// asserted (the log crate's tests form batches on purpose).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_killed_while_batches_flow_loses_and_duplicates_nothing() {
+    let stream = nats_server_killed_while_commands_flow(&["--group-commit", "always"]).await;
+    let batched = stream.iter().filter(|e| e.batch.is_some()).count();
+    eprintln!(
+        "{batched} of {} events stored by atomic batches",
+        stream.len()
+    );
+}
+
+/// Returns the stream as it ends.
+async fn nats_server_killed_while_commands_flow(extra: &[&str]) -> Vec<Stored> {
     let mut nats = NatsServer::start(current_binary()).await;
-    let a = command_process(&nats, &[]).await;
-    let b = command_process(&nats, &[]).await;
+    let a = command_process(&nats, extra).await;
+    let b = command_process(&nats, extra).await;
     let views = tempfile::tempdir().unwrap();
     let projection = projection_process(&nats, views.path()).await;
     let clients = [a.commands().await, b.commands().await];
@@ -1025,6 +1051,7 @@ async fn nats_server_killed_and_restarted_while_commands_flow_loses_and_duplicat
             "{coop}: the projection's history is not the stream's"
         );
     }
+    stream
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,13 +176,23 @@ async fn digest_at(projection: &RelanceProcess, position: u64) -> String {
     out.split_whitespace().nth(1).expect("digest").to_owned()
 }
 
-async fn run(fault: Fault) {
+/// `group_commit`: the command process's `--group-commit`.
+async fn run(fault: Fault, group_commit: &str) {
     let mut cluster = NatsCluster::start(current_binary(), 3).await;
     let urls = cluster.urls();
     let dir = tempfile::tempdir().expect("tempdir");
     let p1 = dir.path().join("p1");
-    let command =
-        RelanceProcess::serve(&["--nats", &urls, "--role", "command", "--replicas", "3"]).await;
+    let command = RelanceProcess::serve(&[
+        "--nats",
+        &urls,
+        "--role",
+        "command",
+        "--replicas",
+        "3",
+        "--group-commit",
+        group_commit,
+    ])
+    .await;
     let projection = RelanceProcess::serve(&[
         "--nats",
         &urls,
@@ -303,10 +313,16 @@ async fn run(fault: Fault) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_leader_killed_and_restarted_loses_no_acknowledged_command() {
-    run(Fault::Kill).await;
+    run(Fault::Kill, "auto").await;
+}
+
+/// The same with every group of appends sent as one atomic batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_leader_killed_while_batches_flow_loses_no_acknowledged_command() {
+    run(Fault::Kill, "always").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lame_duck_restart_of_the_stream_leader_fails_no_command() {
-    run(Fault::LameDuck).await;
+    run(Fault::LameDuck, "auto").await;
 }

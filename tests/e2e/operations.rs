@@ -129,6 +129,33 @@ async fn status_names_the_role_positions_and_lag_of_each_process() {
     assert_eq!(n["log_head"], last);
     assert_eq!(n["checkpoint"], last);
     assert_eq!(n["lag_events"], 0);
+    assert_eq!(
+        n["atomic_batch"], "",
+        "the embedded log has no atomic batches to speak of"
+    );
+}
+
+/// `relance status` says whether a JetStream node groups appends into atomic batches: yes on
+/// a current nats-server, no on 2.9.10 (which it still writes to, one publish per append).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_whether_jetstream_appends_leave_in_atomic_batches() {
+    let mut servers = vec![(NatsServer::start(current_binary()).await, "supported")];
+    match relance_tests::nats::legacy_binary() {
+        Some(old) => servers.push((NatsServer::start(old).await, "not supported")),
+        None => eprintln!("{}", relance_tests::nats::LEGACY_MISSING),
+    }
+    for (nats, expected) in &servers {
+        let url = nats.url();
+        let node = RelanceProcess::serve(&["--nats", &url, "--role", "command"]).await;
+        let (ok, out, err) = cli(
+            &["--server", &node.url(), "status", "--output", "json"],
+            &[],
+        );
+        assert!(ok, "{err}");
+        let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(status[0]["backend"], "jetstream");
+        assert_eq!(status[0]["atomic_batch"], *expected, "{url}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

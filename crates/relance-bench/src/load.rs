@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use bytes::Bytes;
+use hdrhistogram::Histogram;
 use relance_proto::v1;
 use relance_proto::v1::cooperative_commands_client::CooperativeCommandsClient;
 use tonic::transport::Channel;
@@ -21,10 +22,12 @@ pub struct Window {
     pub measure: Duration,
 }
 
-/// What the tasks share: when to stop, and how many appends were acknowledged.
+/// What the tasks share: when to stop, how many appends were acknowledged, and how long each
+/// took while the window counts.
 pub struct Ctl {
     stop: AtomicBool,
     done: AtomicU64,
+    latencies: std::sync::Mutex<Option<Histogram<u64>>>,
 }
 
 impl Ctl {
@@ -34,6 +37,24 @@ impl Ctl {
     pub fn tick(&self) {
         self.done.fetch_add(1, Ordering::Relaxed);
     }
+    /// One more acknowledged append, sent at `sent`: its latency counts inside the window.
+    pub fn tick_since(&self, sent: Instant) {
+        self.tick();
+        let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Ok(mut h) = self.latencies.lock() {
+            if let Some(h) = h.as_mut() {
+                h.saturating_record(micros.max(1));
+            }
+        }
+    }
+}
+
+/// A closed-loop measurement: appends per second, and the 99th percentile latency (ms) of
+/// those whose workers time them.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub rate: f64,
+    pub p99_ms: Option<f64>,
 }
 
 /// Runs `concurrency` copies of `worker` (each does its own setup, waits on the barrier, then
@@ -43,9 +64,19 @@ where
     W: Fn(usize, Arc<Ctl>, Arc<tokio::sync::Barrier>) -> Fut,
     Fut: Future<Output = Result<()>> + Send + 'static,
 {
+    Ok(measure(concurrency, window, worker).await?.rate)
+}
+
+/// [`run`], with the latency percentile of the appends timed inside the window.
+pub async fn measure<W, Fut>(concurrency: usize, window: Window, worker: W) -> Result<Measured>
+where
+    W: Fn(usize, Arc<Ctl>, Arc<tokio::sync::Barrier>) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
     let ctl = Arc::new(Ctl {
         stop: AtomicBool::new(false),
         done: AtomicU64::new(0),
+        latencies: std::sync::Mutex::new(None),
     });
     let barrier = Arc::new(tokio::sync::Barrier::new(concurrency + 1));
     let mut tasks = Vec::with_capacity(concurrency);
@@ -64,16 +95,26 @@ where
         return Err(anyhow!("workers did not finish their setup in 120 s"));
     }
     tokio::time::sleep(window.warmup).await;
+    if let Ok(mut h) = ctl.latencies.lock() {
+        *h = Some(Histogram::new_with_bounds(1, 60_000_000, 3)?);
+    }
     let c0 = ctl.done.load(Ordering::Relaxed);
     let t0 = Instant::now();
     tokio::time::sleep(window.measure).await;
     let c1 = ctl.done.load(Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
+    let latencies = ctl.latencies.lock().ok().and_then(|mut h| h.take());
     ctl.stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.context("worker task")??;
     }
-    Ok((c1 - c0) as f64 / elapsed)
+    let p99_ms = latencies
+        .filter(|h| !h.is_empty())
+        .map(|h| h.value_at_quantile(0.99) as f64 / 1000.0);
+    Ok(Measured {
+        rate: (c1 - c0) as f64 / elapsed,
+        p99_ms,
+    })
 }
 
 /// Cooperatives per task in the append rows.
@@ -138,11 +179,12 @@ pub async fn relance_worker(
     let mut seq = 0u64;
     while !ctl.stopped() {
         let c = &coops[(seq as usize) % COOPS_PER_TASK];
+        let sent = Instant::now();
         client
             .report_headcount(headcount_request(c, seq))
             .await
             .with_context(|| format!("headcount on {c}"))?;
-        ctl.tick();
+        ctl.tick_since(sent);
         seq += 1;
     }
     Ok(())
@@ -168,12 +210,13 @@ pub async fn raw_nats_worker(
             .headers(sample.headers.clone())
             .message_id(format!("{tag}-{task}-{seq}"))
             .payload(payload.clone());
+        let sent = Instant::now();
         js.send_publish(subject, message)
             .await
             .context("raw publish")?
             .await
             .context("raw publish acknowledgement")?;
-        ctl.tick();
+        ctl.tick_since(sent);
         seq += 1;
     }
     Ok(())
@@ -234,12 +277,13 @@ pub async fn postgres_worker(
     let mut seq = 0u64;
     while !ctl.stopped() {
         let c = &coops[(seq as usize) % COOPS_PER_TASK];
+        let sent = Instant::now();
         let tx = client.transaction().await?;
         let version: i64 = tx.query_one(&select, &[c]).await?.get(0);
         tx.execute(&insert, &[c, &(version + 1), &sample.payload])
             .await?;
         tx.commit().await?;
-        ctl.tick();
+        ctl.tick_since(sent);
         seq += 1;
     }
     Ok(())

@@ -60,7 +60,7 @@ async fn bench(args: Args) -> Result<()> {
     );
 
     // relance's JetStream rates by (sync, concurrency), for the PostgreSQL comparison.
-    let mut js_rates: Vec<(Sync, usize, f64)> = Vec::new();
+    let mut js_rates: Vec<(Sync, usize, load::Measured)> = Vec::new();
     let mut export: Option<(PathBuf, u64)> = None;
 
     for (i, sync) in plan.syncs.iter().copied().enumerate() {

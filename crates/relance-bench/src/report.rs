@@ -42,6 +42,15 @@ impl Row {
             detail: None,
         }
     }
+    /// A latency (milliseconds, lower is better) beside its baseline's.
+    pub fn latency_ms(row: String, value: f64, baseline_name: &str, baseline: f64) -> Self {
+        Row {
+            shown: format!("{value:.2} ms"),
+            baseline_shown: format!("{baseline:.2} ms"),
+            unit: "milliseconds".into(),
+            ..Row::rate(row, value, baseline_name, baseline)
+        }
+    }
     pub fn unavailable(row: String, baseline_name: &str, why: String) -> Self {
         Row {
             row,

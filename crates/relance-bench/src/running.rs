@@ -49,9 +49,14 @@ impl Running {
     /// `ReportHeadcount` commands acknowledged per second with `c` tasks (over at most 8
     /// channels), each on its own cooperatives named after `tag`.
     pub async fn command_rate(&self, c: usize, window: Window, tag: &str) -> Result<f64> {
+        Ok(self.commands(c, window, tag).await?.rate)
+    }
+
+    /// [`command_rate`](Self::command_rate) with the commands' p99 latency.
+    pub async fn commands(&self, c: usize, window: Window, tag: &str) -> Result<load::Measured> {
         let channels = self.channels(c.min(8)).await?;
         let tag = tag.to_owned();
-        load::run(c, window, move |task, ctl, barrier| {
+        load::measure(c, window, move |task, ctl, barrier| {
             load::relance_worker(
                 CooperativeCommandsClient::new(channels[task % channels.len()].clone()),
                 tag.clone(),

@@ -20,7 +20,10 @@ impl Inner {
     /// first event), which the publish then expects as the subject's last: from the heads this
     /// process remembers, else from the subject's last message (one direct get). `None` when
     /// the cooperative is not at `expected_version`: the writer's view is stale.
-    async fn expected_sequence(&self, r: &AppendRequest) -> Result<Option<u64>, LogError> {
+    pub(crate) async fn expected_sequence(
+        &self,
+        r: &AppendRequest,
+    ) -> Result<Option<u64>, LogError> {
         let coop = &r.cooperative_id;
         if r.expected_version == 0 {
             // A new cooperative: the server checks that its subject holds nothing yet.
@@ -101,12 +104,11 @@ impl Inner {
             .await
     }
 
-    /// The subject, the version the event gets and the message to publish.
-    fn message(
+    /// The subject, the version the event gets and its relance headers.
+    pub(crate) fn event_message(
         &self,
         r: &AppendRequest,
-        expected_sequence: u64,
-    ) -> Result<(String, u64, PublishMessage), LogError> {
+    ) -> Result<(String, u64, async_nats::HeaderMap), LogError> {
         let subject = self.subject(&r.cooperative_id);
         let version = r.expected_version.checked_add(1).ok_or_else(|| {
             LogError::Storage(format!(
@@ -114,8 +116,18 @@ impl Inner {
                 r.cooperative_id
             ))
         })?;
+        Ok((subject, version, headers::event_headers(r, version)?))
+    }
+
+    /// The subject, the version the event gets and the message to publish.
+    fn message(
+        &self,
+        r: &AppendRequest,
+        expected_sequence: u64,
+    ) -> Result<(String, u64, PublishMessage), LogError> {
+        let (subject, version, headers) = self.event_message(r)?;
         let message = PublishMessage::build()
-            .headers(headers::event_headers(r, version)?)
+            .headers(headers)
             .message_id(headers::message_id(&r.cooperative_id, &r.request_id))
             .expected_last_subject_sequence(expected_sequence)
             .payload(Bytes::from(r.payload.clone()));

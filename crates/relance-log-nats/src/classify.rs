@@ -75,3 +75,8 @@ pub(crate) fn classify(e: &PublishError) -> PublishOutcome {
         },
     }
 }
+
+/// The JetStream error code of a refused publish, if the server sent one.
+pub(crate) fn code_of(e: &PublishError) -> Option<ErrorCode> {
+    jetstream_code(e)
+}

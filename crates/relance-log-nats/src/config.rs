@@ -34,11 +34,29 @@ pub struct JetStreamConfig {
     /// Reads expected to return at most this many events fetch them one by one from the
     /// stream leader; longer reads use an ordered consumer (default 32).
     pub direct_read_limit: usize,
+    /// Whether appends that wait at the same time may leave as one atomic batch (one server
+    /// write), on servers that have them (nats-server 2.12+; relance turns the stream's
+    /// `allow_atomic` on). Default [`GroupCommit::Off`]: on one replica it did not pay in the
+    /// measurements (docs/performance.md).
+    pub group_commit: GroupCommit,
     /// TLS to the NATS servers (off unless required, a CA or a client certificate is given,
     /// or a URL says `tls://`).
     pub tls: NatsTls,
     /// How relance proves who it is to NATS, besides a `user:password` in the URL.
     pub credentials: Option<NatsCredentials>,
+}
+
+/// When appends waiting together leave as one atomic batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupCommit {
+    /// One publish per append, as on servers without atomic batches.
+    #[default]
+    Off,
+    /// A group leaves as a batch when batches have lately cost less than its appends one by
+    /// one (they do with `sync_interval: always`, they do not with lazy fsync on one replica).
+    Auto,
+    /// Every group of two or more leaves as a batch.
+    Always,
 }
 
 /// TLS to the NATS servers. Only paths are kept: the files are read when connecting.
@@ -82,6 +100,7 @@ impl JetStreamConfig {
             publish_retries: 5,
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
+            group_commit: GroupCommit::Off,
             tls: NatsTls::default(),
             credentials: None,
         }

@@ -82,24 +82,81 @@ impl JetStreamLog {
         setup::check_server_version(&server_version, replicas)?;
         match existing {
             Some(existing) => setup::check_existing(&existing, &config)?,
-            None => create_stream(&js, &config).await?,
+            None => create_stream(&js, &config, &server_version).await?,
         }
         let stream = js
             .get_stream_no_info(&config.stream)
             .await
             .map_err(|e| ConnectError::InvalidConfig(format!("stream {}: {e}", config.stream)))?;
-        tracing::info!(stream = %config.stream, server_version = %server_version, "JetStream event log ready");
+        let supported = setup::ServerVersion::parse(&server_version)
+            .is_some_and(setup::ServerVersion::supports_atomic_batch);
+        let atomic = config.group_commit != crate::GroupCommit::Off
+            && allow_atomic(&js, &config, &server_version).await;
+        tracing::info!(stream = %config.stream, server_version = %server_version, atomic_batch = supported, group_commit = ?config.group_commit, batching = atomic, "JetStream event log ready");
         let wildcard = setup::wildcard(&config.subject_prefix);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                js,
-                stream,
-                wildcard,
-                server_version,
-                known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            config,
+            js,
+            stream,
+            wildcard,
+            server_version,
+            known_heads: std::sync::Mutex::new(std::collections::HashMap::new()),
+            atomic: std::sync::atomic::AtomicBool::new(atomic),
+            atomic_supported: supported,
+            costs: crate::costs::Costs::default(),
+        });
+        let committer = atomic.then(|| Arc::new(crate::group::Committer::start(inner.clone())));
+        Ok(Self { inner, committer })
+    }
+}
+
+/// How long turning `allow_atomic` on may take before relance starts without group commit.
+const UPDATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the stream takes atomic batches, turning `allow_atomic` on when the server has it
+/// (2.12+). Logged either way: without it, appends are published one by one as before.
+async fn allow_atomic(js: &jetstream::Context, config: &JetStreamConfig, version: &str) -> bool {
+    if !setup::ServerVersion::parse(version)
+        .is_some_and(setup::ServerVersion::supports_atomic_batch)
+    {
+        tracing::info!(server_version = %version, "nats-server before 2.12 has no atomic batch publishing: appends are published one by one (no group commit)");
+        return false;
+    }
+    let existing = match get_stream_config(js, &config.stream).await {
+        Ok(Some(existing)) => existing,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the stream's configuration: no group commit");
+            return false;
+        }
+    };
+    if existing.allow_atomic_publish {
+        return true;
+    }
+    let wanted = jetstream::stream::Config {
+        allow_atomic_publish: true,
+        ..existing
+    };
+    // The deployment's command user may not update streams: a denied request goes unanswered.
+    let updated = tokio::time::timeout(UPDATE_WAIT, js.update_stream(wanted)).await;
+    let updated = updated.unwrap_or_else(|_| {
+        Err(async_nats::jetstream::context::CreateStreamError::new(
+            async_nats::jetstream::context::CreateStreamErrorKind::TimedOut,
+        ))
+    });
+    match updated {
+        Ok(info) if info.config.allow_atomic_publish => {
+            tracing::info!(stream = %config.stream, "turned on allow_atomic (atomic batches) for group commit");
+            true
+        }
+        Ok(_) => {
+            tracing::warn!(stream = %config.stream, "the server ignored allow_atomic: no group commit");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(stream = %config.stream, error = %e, "cannot turn on allow_atomic (an administrator can: a stream update setting allow_atomic): no group commit");
+            false
+        }
     }
 }
 
@@ -130,8 +187,16 @@ async fn get_stream_config(
 async fn create_stream(
     js: &jetstream::Context,
     config: &JetStreamConfig,
+    version: &str,
 ) -> Result<(), ConnectError> {
-    match js.create_stream(setup::stream_config(config)).await {
+    // Created with atomic batches allowed where the server has them: the command user of the
+    // deployment may create the stream but not update it.
+    let stream = jetstream::stream::Config {
+        allow_atomic_publish: setup::ServerVersion::parse(version)
+            .is_some_and(setup::ServerVersion::supports_atomic_batch),
+        ..setup::stream_config(config)
+    };
+    match js.create_stream(stream).await {
         Ok(_) => {
             tracing::info!(stream = %config.stream, replicas = config.replicas, "created the event stream");
             Ok(())

@@ -13,12 +13,16 @@
 //!   message id, a bounded number of times. A wrong-sequence answer is a conflict, unless the
 //!   request id is already in the cooperative's history (a retry after the window): then it
 //!   is answered with the first result.
+//! - **group commit** (nats-server 2.12+, off by default: `JetStreamConfig::group_commit`):
+//!   appends waiting at the same time leave as one atomic batch, each message with its own
+//!   expected subject sequence and message id; a refused batch is appended member by member
+//!   (see [`group`]).
 //! - **reads** ask the stream leader for one message at a time when few are expected, and use
 //!   an ordered consumer for longer reads, bounded by the head seen when the read starts.
 //! - **follow** is an ordered consumer from the given position, live.
 //!
 //! Modules: `config` (settings), `connect` (start-up checks, stream creation), `classify`
-//! (which failures are transient), `read`, `append`, `follow`; this file holds the shared
+//! (which failures are transient), `read`, `append`, `group` and `costs`, `follow`; this file holds the shared
 //! state and the [`EventLog`] implementation.
 
 use std::sync::Arc;
@@ -32,19 +36,24 @@ mod append;
 mod classify;
 mod config;
 mod connect;
+mod costs;
 mod follow;
+mod group;
 pub mod headers;
 mod read;
 pub mod setup;
 
-pub use config::{redact_url, JetStreamConfig, NatsCredentials, NatsTls};
+pub use config::{redact_url, GroupCommit, JetStreamConfig, NatsCredentials, NatsTls};
 pub use connect::ConnectError;
+pub use costs::GroupStats;
 pub use setup::ServerVersion;
 
 /// The JetStream backend. Cheap to clone (one connection, shared).
 #[derive(Clone)]
 pub struct JetStreamLog {
     inner: Arc<Inner>,
+    /// The group-commit task, when the stream takes atomic batches.
+    committer: Option<Arc<group::Committer>>,
 }
 
 struct Inner {
@@ -56,12 +65,60 @@ struct Inner {
     /// (version, position) of each cooperative's last event this process wrote or read: a
     /// writer whose view matches needs no message get to prove it holds together.
     known_heads: std::sync::Mutex<std::collections::HashMap<CoopId, (u64, u64)>>,
+    /// Whether appends are grouped into atomic batches: found at start, cleared if the
+    /// stream refuses a batch as disabled later.
+    atomic: std::sync::atomic::AtomicBool,
+    /// Whether the server has atomic batches (nats-server 2.12+), whatever `group_commit` says.
+    atomic_supported: bool,
+    /// What groups have cost one by one and as batches lately.
+    costs: costs::Costs,
 }
 
 impl JetStreamLog {
     /// The version the connected server reported.
     pub fn server_version(&self) -> &str {
         &self.inner.server_version
+    }
+
+    /// Whether the connected server has atomic batch publishing (nats-server 2.12+).
+    pub fn atomic_batch_supported(&self) -> bool {
+        self.inner.atomic_supported
+    }
+
+    /// Whether appends that arrive together may be written as one atomic batch (group
+    /// commit): the server and the stream allow it and `group_commit` is not off.
+    pub fn atomic_batch(&self) -> bool {
+        self.committer.is_some() && self.inner.atomic.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Appends `requests` as one group, as the group-commit task does with appends that wait
+    /// at the same time (tests form a group this way on purpose); one after the other
+    /// without atomic batches. Answered in the order given.
+    #[doc(hidden)]
+    pub async fn append_together(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<Appended, LogError>> {
+        if self.grouping().is_none() {
+            let mut out = Vec::with_capacity(requests.len());
+            for r in requests {
+                out.push(self.inner.append(r).await);
+            }
+            return out;
+        }
+        let (group, answers) = group::waiting(requests);
+        self.inner.commit_group(group, true).await;
+        futures::future::join_all(answers.into_iter().map(group::answer_of)).await
+    }
+
+    /// What the group commit did since this log was opened.
+    pub fn group_stats(&self) -> GroupStats {
+        self.inner.costs.stats()
+    }
+
+    /// The group-commit task, while the stream takes atomic batches.
+    fn grouping(&self) -> Option<&group::Committer> {
+        self.committer.as_deref().filter(|_| self.atomic_batch())
     }
 
     /// The configuration this log runs with.
@@ -84,11 +141,22 @@ impl Inner {
 #[async_trait]
 impl EventLog for JetStreamLog {
     async fn append(&self, request: AppendRequest) -> Result<Appended, LogError> {
-        self.inner.append(request).await
+        match self.grouping() {
+            Some(committer) => match committer.append(request).await {
+                Ok(result) => result,
+                Err(request) => self.inner.append(request).await,
+            },
+            None => self.inner.append(request).await,
+        }
     }
 
+    /// With group commit, every request joins the waiting appends (and so the same batches);
+    /// else the publishes are pipelined.
     async fn append_batch(&self, requests: Vec<AppendRequest>) -> Vec<Result<Appended, LogError>> {
-        self.inner.append_batch(requests).await
+        if self.grouping().is_none() {
+            return self.inner.append_batch(requests).await;
+        }
+        futures::future::join_all(requests.into_iter().map(|r| self.append(r))).await
     }
 
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
@@ -128,5 +196,9 @@ impl EventLog for JetStreamLog {
 
     fn backend(&self) -> &'static str {
         "jetstream"
+    }
+
+    fn group_commit(&self) -> Option<bool> {
+        Some(self.atomic_batch_supported())
     }
 }

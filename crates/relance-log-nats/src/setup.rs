@@ -2,8 +2,9 @@
 //!
 //! The stream is the only source of truth, so it must be immutable: file storage, limits
 //! retention with no limits, no deletes, no purges, no roll-ups. An existing stream that
-//! allows any of these is refused with the command that fixes it; nothing here edits an
-//! existing stream.
+//! allows any of these is refused with the command that fixes it. The only edit relance makes
+//! to an existing stream is turning on `allow_atomic` (atomic batches, for group commit) on a
+//! server that has it: it lets nothing be removed or rewritten.
 
 use std::fmt;
 use std::time::Duration;
@@ -34,6 +35,15 @@ impl ServerVersion {
         release: true,
     };
 
+    /// The first version with atomic batch publishing (stream `allow_atomic`, ADR-50), which
+    /// group commit uses.
+    pub const ATOMIC_BATCH_MINIMUM: ServerVersion = ServerVersion {
+        major: 2,
+        minor: 12,
+        patch: 0,
+        release: true,
+    };
+
     /// Parses `2.10.22`, `v2.10.22` or `2.11.0-RC.1`; `None` when it is not such a version.
     pub fn parse(raw: &str) -> Option<ServerVersion> {
         let raw = raw.trim();
@@ -57,6 +67,11 @@ impl ServerVersion {
             patch,
             release: !pre,
         })
+    }
+
+    /// Whether this server takes atomic batches.
+    pub fn supports_atomic_batch(self) -> bool {
+        self >= Self::ATOMIC_BATCH_MINIMUM
     }
 
     /// Whether a stream with `replicas` replicas is safe on this server.
@@ -287,6 +302,16 @@ mod tests {
             "-2.10.1",
         ] {
             assert_eq!(ServerVersion::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_batches_need_2_12() {
+        for old in ["2.9.10", "2.11.9", "2.12.0-RC.1"] {
+            assert!(!v(old).supports_atomic_batch(), "{old}");
+        }
+        for new in ["2.12.0", "2.14.3", "2.15.1", "3.0.0"] {
+            assert!(v(new).supports_atomic_batch(), "{new}");
         }
     }
 

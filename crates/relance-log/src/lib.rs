@@ -124,4 +124,11 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// A short name for logs and status ("embedded", "jetstream").
     fn backend(&self) -> &'static str;
+
+    /// Whether the backend can write appends that arrive together as one atomic batch (group
+    /// commit on JetStream: `Some(false)` on servers without atomic batches); `None` where the
+    /// question does not apply (the embedded log, which flushes each append's batch itself).
+    fn group_commit(&self) -> Option<bool> {
+        None
+    }
 }

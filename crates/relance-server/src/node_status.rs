@@ -49,6 +49,11 @@ impl v1::node_server::Node for NodeStatusService {
                 None => 0,
             },
             projection_stopped: self.projection_stopped.borrow().clone().unwrap_or_default(),
+            atomic_batch: match self.log.group_commit() {
+                Some(true) => "supported".to_owned(),
+                Some(false) => "not supported".to_owned(),
+                None => String::new(),
+            },
         }))
     }
 }

@@ -288,6 +288,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
             "poison_messages": st.poison_messages,
             "quarantined_cooperatives": st.quarantined_cooperatives,
             "projection_stopped": st.projection_stopped,
+            "atomic_batch": st.atomic_batch,
         }));
     }
     match args.output {
@@ -308,6 +309,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
                     "poison_messages",
                     "quarantined_cooperatives",
                     "projection_stopped",
+                    "atomic_batch",
                 ] {
                     let v = &n[key];
                     let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);

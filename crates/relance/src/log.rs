@@ -50,6 +50,11 @@ async fn jetstream(
     config.stream = args.stream.clone();
     config.replicas = args.replicas;
     config.duplicate_window = Duration::from_secs(args.duplicate_window_secs);
+    config.group_commit = match args.group_commit {
+        crate::cli::GroupCommitArg::Off => relance_log_nats::GroupCommit::Off,
+        crate::cli::GroupCommitArg::Auto => relance_log_nats::GroupCommit::Auto,
+        crate::cli::GroupCommitArg::Always => relance_log_nats::GroupCommit::Always,
+    };
     let link = &args.link;
     config.tls = relance_log_nats::NatsTls {
         required: link.nats_tls,

@@ -68,7 +68,8 @@ pub async fn batch_jetstream(
     server: &nats::Server,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let (node, js) = super::append::jetstream_node(server).await?;
+    let (node, js, _) =
+        super::append::jetstream_node(server, relance_log_nats::GroupCommit::Always).await?;
     let sync = server.sync;
     let tag = format!("BJ{}", if sync == nats::Sync::Always { "a" } else { "d" });
     eprintln!(

@@ -3,6 +3,7 @@
 //! checks (stream setup, headers, failures).
 
 mod checks;
+mod group;
 mod server;
 
 /// The conformance suite on the current server (the newest `nats-server` found).
@@ -10,6 +11,15 @@ mod current {
     use crate::server::{current_binary, NatsHarness};
 
     relance_log::conformance_tests!(NatsHarness::new(current_binary(), |_| {}));
+}
+
+/// The conformance suite with group commit on: every group of appends sent as one atomic
+/// batch.
+mod group_commit {
+    use crate::server::{current_binary, NatsHarness};
+
+    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |c| c.group_commit =
+        relance_log_nats::GroupCommit::Always));
 }
 
 /// The conformance suite with every read going through an ordered consumer.

@@ -8,7 +8,7 @@ mod nats;
 mod tlog;
 mod watch;
 pub use import::{ImportArgs, ImportCommand};
-pub use nats::{NatsArgs, NatsLinkArgs};
+pub use nats::{GroupCommitArg, NatsArgs, NatsLinkArgs};
 pub use tlog::{CheckProofArgs, OriginArg, ProveArgs, WitnessArgs};
 pub use watch::{WatchArgs, WatchServeArgs};
 

@@ -20,8 +20,23 @@ pub struct NatsArgs {
     /// How long JetStream remembers a message id to drop a retried publish, in seconds.
     #[arg(long, env = "RELANCE_DUPLICATE_WINDOW_SECS", default_value_t = 600)]
     pub duplicate_window_secs: u64,
+    /// Appends waiting together leave as one atomic batch (nats-server 2.12+): `auto` when
+    /// batches have lately cost less than publishes one by one, `always`, or `off` (one
+    /// publish per append; the default: on one replica batches did not pay in the
+    /// measurements, docs/performance.md).
+    #[arg(long, env = "RELANCE_GROUP_COMMIT", value_enum, default_value_t = GroupCommitArg::Off)]
+    pub group_commit: GroupCommitArg,
     #[command(flatten)]
     pub link: NatsLinkArgs,
+}
+
+/// `--group-commit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupCommitArg {
+    #[default]
+    Off,
+    Auto,
+    Always,
 }
 
 /// How relance reaches NATS safely: TLS (a CA to trust, a client certificate for mutual TLS)

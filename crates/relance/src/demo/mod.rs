@@ -120,6 +120,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         stream: "RELANCE_DEMO".into(),
         replicas: 1,
         duplicate_window_secs: 600,
+        group_commit: crate::cli::GroupCommitArg::Off,
         link: args.link.clone(),
     };
     let log = crate::log::open(&dir, &nats, Some("relance-demo.v1.coop")).await?;
