@@ -237,7 +237,11 @@ fn views_read_after_a_reopen_are_replaced_by_the_next_batch() {
     let p = crate::reopen(&path);
     let before = expected_states(first);
     for (id, state) in &before {
-        assert_eq!(p.get(id).expect("get").as_ref(), Some(state), "{id} after the reopen");
+        assert_eq!(
+            p.get(id).expect("get").as_ref(),
+            Some(state),
+            "{id} after the reopen"
+        );
     }
     p.apply(rest).expect("apply");
     let after = expected_states(&events);
@@ -246,6 +250,10 @@ fn views_read_after_a_reopen_are_replaced_by_the_next_batch() {
         "the second half changes some view"
     );
     for (id, state) in &after {
-        assert_eq!(p.get(id).expect("get").as_ref(), Some(state), "{id} after the batch");
+        assert_eq!(
+            p.get(id).expect("get").as_ref(),
+            Some(state),
+            "{id} after the batch"
+        );
     }
 }
