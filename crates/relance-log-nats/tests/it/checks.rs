@@ -6,25 +6,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::{Config, StorageType};
 use futures::StreamExt;
-use relance_domain::CoopId;
 use relance_log::conformance::request;
 use relance_log::{EventLog, LogError};
 use relance_log_nats::{headers, setup, ConnectError, JetStreamConfig, JetStreamLog};
 
 use crate::server::{current_binary, legacy_binary, NatsServer};
-
-const STREAM: &str = "RELANCE_EVENTS";
-
-fn coop(id: &str) -> CoopId {
-    CoopId::parse(id).expect("valid test id")
-}
-
-async fn connect(config: JetStreamConfig) -> JetStreamLog {
-    match JetStreamLog::connect(config).await {
-        Ok(log) => log,
-        Err(e) => panic!("connect: {e}"),
-    }
-}
+use crate::{connect, coop, STREAM};
 
 async fn refused(config: JetStreamConfig) -> ConnectError {
     match JetStreamLog::connect(config).await {

@@ -1,26 +1,12 @@
 //! Group commit: appends written together as one atomic batch, a refused member answered on
 //! its own while the others are stored, and servers or settings without atomic batches.
 
-use relance_domain::CoopId;
 use relance_log::conformance::request;
 use relance_log::{EventLog, LogError};
-use relance_log_nats::{setup, JetStreamConfig, JetStreamLog};
+use relance_log_nats::{setup, JetStreamConfig};
 
 use crate::server::{current_binary, legacy_binary, NatsServer, LEGACY_MISSING};
-
-const STREAM: &str = "RELANCE_EVENTS";
-
-fn coop(id: &str) -> CoopId {
-    CoopId::parse(id).expect("valid test id")
-}
-
-/// Connects with group commit on (`auto`), unless `config` was built with another mode.
-async fn connect(config: JetStreamConfig) -> JetStreamLog {
-    match JetStreamLog::connect(config).await {
-        Ok(log) => log,
-        Err(e) => panic!("connect: {e}"),
-    }
-}
+use crate::{connect, coop, STREAM};
 
 async fn plain(server: &NatsServer) -> async_nats::jetstream::Context {
     let client = async_nats::connect(server.url())

@@ -6,6 +6,24 @@ mod checks;
 mod group;
 mod server;
 
+use relance_domain::CoopId;
+use relance_log_nats::{JetStreamConfig, JetStreamLog};
+
+/// The stream relance creates by default.
+const STREAM: &str = "RELANCE_EVENTS";
+
+fn coop(id: &str) -> CoopId {
+    CoopId::parse(id).expect("valid test id")
+}
+
+/// Connects to the log `config` describes (group commit as `config` says).
+async fn connect(config: JetStreamConfig) -> JetStreamLog {
+    match JetStreamLog::connect(config).await {
+        Ok(log) => log,
+        Err(e) => panic!("connect: {e}"),
+    }
+}
+
 /// The conformance suite on the current server (the newest `nats-server` found).
 mod current {
     use crate::server::{current_binary, NatsHarness};
