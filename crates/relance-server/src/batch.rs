@@ -248,6 +248,14 @@ impl Run<'_> {
     /// `PREFETCH` at a time (one after the other, a thousand new cooperatives on JetStream
     /// cost a thousand round trips before the first decision). A failed read is left for the
     /// entry to meet and answer.
+    ///
+    /// A cooperative whose first entry registers it is not read: it is taken to be new (an
+    /// empty history, marked `cached` so that a refusal is only given after a real read), and
+    /// its registration is appended expecting version 0. If it exists after all, the log
+    /// refuses that append as a conflict and the entry is decided again on the history read
+    /// then (the refusal or the duplicate answer of any other path). An import of a register
+    /// so costs one round trip a row instead of two. Never in a dry run, which appends nothing
+    /// and so must read.
     async fn prefetch(&mut self) {
         use futures::StreamExt as _;
         let mut missing = Vec::new();
@@ -266,6 +274,10 @@ impl Run<'_> {
             };
             match cached {
                 Some(agg) => {
+                    self.aggs.insert(id.clone(), Working { agg, cached: true });
+                }
+                None if !self.dry_run && matches!(p.cmd, Command::Register(_)) => {
+                    let agg = Aggregate::new();
                     self.aggs.insert(id.clone(), Working { agg, cached: true });
                 }
                 None => missing.push(id.clone()),

@@ -204,3 +204,52 @@ async fn a_dry_run_sees_earlier_entries_and_writes_nothing() {
     }
     assert_eq!(sled.last_position().await.expect("head"), 0);
 }
+
+/// A registration in a batch is appended without reading the cooperative first (taken to be
+/// new): when it exists after all, the answer is still the one a read would give — the first
+/// result for its request id, `already_registered` for another — and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_registration_of_an_existing_cooperative_gets_the_answer_a_read_gives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sled = Arc::new(SledLog::open(dir.path()).expect("open"));
+    let (m, c) = register("REH-1", "reg-1");
+    let first = CommandHandler::new(sled.clone())
+        .execute(m, c, actor())
+        .await
+        .expect("registered");
+    // Another handler: nothing cached, as on another command process or after a restart.
+    let handler = CommandHandler::new(sled.clone());
+    for dry_run in [true, false] {
+        let results = handler
+            .execute_batch(
+                vec![
+                    Ok(register("REH-1", "reg-1")),
+                    Ok(register("REH-1", "reg-other")),
+                    Ok(register("REH-2", "reg-2")),
+                ],
+                actor(),
+                dry_run,
+            )
+            .await;
+        match &results[0] {
+            Ok(o) => assert!(o.duplicate && o.position == first.position, "{o:?}"),
+            Err(e) => panic!("the same request again: {e}"),
+        }
+        match &results[1] {
+            Err(CommandError::Rejected(r)) => {
+                assert_eq!(
+                    r.rule().name(),
+                    "already_registered",
+                    "dry run {dry_run}"
+                )
+            }
+            other => panic!("another request id, dry run {dry_run}: {other:?}"),
+        }
+        assert_eq!(results[2].as_ref().map(|o| o.version).ok(), Some(1));
+    }
+    assert_eq!(
+        sled.last_position().await.expect("head"),
+        2,
+        "REH-1 once, REH-2 once"
+    );
+}
