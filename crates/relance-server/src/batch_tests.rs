@@ -237,11 +237,7 @@ async fn a_batch_registration_of_an_existing_cooperative_gets_the_answer_a_read_
         }
         match &results[1] {
             Err(CommandError::Rejected(r)) => {
-                assert_eq!(
-                    r.rule().name(),
-                    "already_registered",
-                    "dry run {dry_run}"
-                )
+                assert_eq!(r.rule().name(), "already_registered", "dry run {dry_run}")
             }
             other => panic!("another request id, dry run {dry_run}: {other:?}"),
         }
