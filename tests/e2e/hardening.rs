@@ -875,14 +875,15 @@ async fn poison_messages_quarantine_their_cooperative_and_the_projection_goes_on
         node.log_text()
     );
 
-    let mut node = node;
+    stops_cleanly_on_sigterm(node, "SIGTERM is a clean stop").await;
+}
+
+/// SIGTERM stops `node` with a success status (`why`: the case, for the failure message).
+async fn stops_cleanly_on_sigterm(mut node: RelanceProcess, why: &str) {
     let exit = tokio::task::spawn_blocking(move || node.terminate())
         .await
         .expect("terminate");
-    assert!(
-        exit.is_some_and(|s| s.success()),
-        "SIGTERM is a clean stop: {exit:?}"
-    );
+    assert!(exit.is_some_and(|s| s.success()), "{why}: {exit:?}");
 }
 
 // ------------------------------------------------------------------ a projection that stops
@@ -931,14 +932,11 @@ async fn a_projection_that_stops_following_is_not_serving_and_still_stops_cleanl
         node.log_text()
     );
 
-    let mut node = node;
-    let exit = tokio::task::spawn_blocking(move || node.terminate())
-        .await
-        .expect("terminate");
-    assert!(
-        exit.is_some_and(|s| s.success()),
-        "SIGTERM after the projection stopped is still a clean stop: {exit:?}"
-    );
+    stops_cleanly_on_sigterm(
+        node,
+        "SIGTERM after the projection stopped is still a clean stop",
+    )
+    .await;
 }
 
 // ------------------------------------------------------------------ request ids in headers

@@ -119,30 +119,24 @@ impl Browser {
         self.client.source().await.expect("page source")
     }
 
-    /// The text of the element matching `css`.
-    pub async fn text(&self, css: &str) -> String {
+    /// The element matching `css`, waited for at most `FIND_WITHIN`.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(FIND_WITHIN)
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
-            .text()
-            .await
-            .expect("element text")
+    }
+
+    /// The text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.expect("element text")
     }
 
     /// The value of attribute `name` of the element matching `css`.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.client
-            .wait()
-            .at_most(FIND_WITHIN)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
-            .attr(name)
-            .await
-            .expect("attribute")
+        self.element(css).await.attr(name).await.expect("attribute")
     }
 
     /// The texts of every element matching `css`.
@@ -161,15 +155,7 @@ impl Browser {
 
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(FIND_WITHIN)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
-            .click()
-            .await
-            .expect("click");
+        self.element(css).await.click().await.expect("click");
     }
 
     /// Waits (bounded) until the current URL's path is `expected`: a click that navigates
