@@ -123,17 +123,23 @@ pub fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// The child's job: follow the catch-up stream with `relance_projection::run` into `dir` until
-/// the projection reaches `head`.
-pub async fn child(url: &str, dir: &Path, head: u64) -> Result<()> {
+/// relance's JetStream log over the catch-up stream.
+pub async fn connect_log(url: &str) -> Result<Arc<dyn relance_log::EventLog>> {
     let mut config = relance_log_nats::JetStreamConfig::new(url);
     config.stream = CATCHUP_STREAM.into();
     config.subject_prefix = CATCHUP_PREFIX.into();
     let log = relance_log_nats::JetStreamLog::connect(config)
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    let log: Arc<dyn relance_log::EventLog> = Arc::new(log);
-    let projection = relance_projection::Projection::open(dir)?;
+    Ok(Arc::new(log))
+}
+
+/// The child's job: follow the catch-up stream with `relance_projection::run` into `dir` until
+/// the projection reaches `head`.
+pub async fn child(url: &str, dir: &Path, head: u64) -> Result<()> {
+    let log = connect_log(url).await?;
+    let history = Arc::new(relance_projection::LogHistory::new(log.clone()));
+    let projection = relance_projection::Projection::open_over_log(dir, history)?;
     let start_hwm_kb = vm_hwm_kb();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let started = Instant::now();

@@ -168,7 +168,7 @@ async fn read_side(
         rows::queries::query_rows(plan, server, &projection_dir, rows).await?;
     }
     if plan.has(Part::Web) {
-        rows::web::web_rows(plan, &projection_dir, rows).await?;
+        rows::web::web_rows(plan, server, &projection_dir, rows).await?;
     }
     Ok(want_export.then_some((export_path, plan.events)))
 }

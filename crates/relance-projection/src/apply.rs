@@ -8,8 +8,7 @@ use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded
 use relance_log::StoredEvent;
 
 use crate::keys::{
-    decode_stored, history_key, history_value, index_entries, poison_key, quarantine_key, view_key,
-    CHECKPOINT_KEY, SUMMARY_KEY,
+    decode_stored, index_entries, poison_key, quarantine_key, view_key, CHECKPOINT_KEY, SUMMARY_KEY,
 };
 use crate::quarantine::{chain_break, Poison, Quarantine};
 use crate::series::SeriesDelta;
@@ -197,16 +196,13 @@ impl Projection {
             let next = match evolve(current, rec) {
                 Step::Next(s) => s,
                 Step::Refold => {
-                    let mut history = self.history_records(id.as_str())?;
+                    let mut history = self.history_to(id, start)?;
                     history.extend(pending.get(id).into_iter().flatten().map(|r| (*r).clone()));
                     fold(&history)
                 }
             };
             after.insert(id.clone(), next);
-            batch.insert(
-                history_key(id.as_str(), rec.envelope.version),
-                history_value(rec.position, &prepared.payload),
-            );
+            self.histories.record(&mut batch, rec, &prepared.payload);
         }
         write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
         for s in after.values().flatten() {

@@ -3,6 +3,8 @@
 use relance_domain::{ChainHead, CoopState};
 use sha2::{Digest, Sha256};
 
+use crate::history::{self, Histories, LAYOUT_KEY};
+use crate::keys::{history_key, history_value};
 use crate::{poisoned, Projection, ProjectionError};
 
 /// The head of every cooperative chain at one checkpoint.
@@ -56,19 +58,76 @@ impl Projection {
     }
 
     /// SHA-256 over every key and value of the views in key order (lengths prefixed), hex.
-    /// The Merkle tree's keys are left out: the digest is the views'.
+    /// The Merkle tree's keys and the layout mark are left out: the digest is the views'.
+    ///
+    /// Views that read histories from the log hash the history records they would hold (`h`
+    /// keys, see `keys`), read from the log in their key order, so the digest is the same
+    /// whichever layout wrote the views: an export replayed offline (histories in its scratch
+    /// views) gives the live node's digest.
     pub fn digest(&self) -> Result<String, ProjectionError> {
         let mut h = Sha256::new();
+        let mut add = |k: &[u8], v: &[u8]| {
+            h.update((k.len() as u64).to_be_bytes());
+            h.update(k);
+            h.update((v.len() as u64).to_be_bytes());
+            h.update(v);
+        };
+        let mut histories_done = !matches!(self.histories, Histories::InLog(_));
         for kv in self.tree.iter() {
             let (k, v) = kv?;
-            if crate::merkle::is_tree_key(&k) {
+            if crate::merkle::is_tree_key(&k) || k.as_ref() == LAYOUT_KEY {
                 continue;
             }
-            h.update((k.len() as u64).to_be_bytes());
-            h.update(&k);
-            h.update((v.len() as u64).to_be_bytes());
-            h.update(&v);
+            if !histories_done && k.as_ref() > HISTORY_KEYS_END {
+                self.history_records_in_key_order(&mut add)?;
+                histories_done = true;
+            }
+            add(&k, &v);
+        }
+        if !histories_done {
+            self.history_records_in_key_order(&mut add)?;
         }
         Ok(hex::encode(h.finalize()))
     }
+
+    /// Gives `add` the history records views keeping histories would hold, in key order: each
+    /// cooperative with a view, in id order, its events up to the view's version and the
+    /// checkpoint.
+    fn history_records_in_key_order(
+        &self,
+        add: &mut impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), ProjectionError> {
+        let Histories::InLog(source) = &self.histories else {
+            return Ok(());
+        };
+        let checkpoint = self.checkpoint();
+        for kv in self.tree.scan_prefix([b'v']) {
+            let (_, v) = kv?;
+            let view: CoopState = serde_json::from_slice(&v)?;
+            let events = match history::from_log(source.as_ref(), &view.id, checkpoint) {
+                Ok(events) => events,
+                // A quarantined cooperative's subject may hold a message the log cannot read;
+                // its digest cannot equal a replay's anyway (docs/audit.md).
+                Err(e) if self.quarantine(view.id.as_str())?.is_some() => {
+                    tracing::warn!(cooperative = %view.id, error = %e,
+                        "the history of a quarantined cooperative is left out of the digest");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (rec, payload) in events {
+                if rec.envelope.version > view.version {
+                    break;
+                }
+                add(
+                    &history_key(view.id.as_str(), rec.envelope.version),
+                    &history_value(rec.position, &payload),
+                );
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Every history record's key sorts below this one (they start with `h`).
+const HISTORY_KEYS_END: &[u8] = b"h\xff";

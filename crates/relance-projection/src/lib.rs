@@ -24,6 +24,7 @@ use tokio::sync::watch;
 mod apply;
 mod digest;
 mod follow;
+mod history;
 mod keys;
 mod merkle;
 mod quarantine;
@@ -34,6 +35,7 @@ mod time_travel;
 pub use apply::{Prepared, PreparedBatch};
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
+pub use history::{HistorySource, LogHistory};
 pub use merkle::cost::write_tree_alone;
 pub use merkle::ProofError;
 pub use quarantine::{Poison, Quarantine, QuarantinedCoop};
@@ -45,6 +47,7 @@ pub use relance_domain::{Consistency, Inclusion, TreeHead};
 pub use series::MAX_BUCKETS;
 pub use time_travel::SummaryAt;
 
+use history::{Histories, HISTORY_IN_LOG, LAYOUT_KEY};
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};
 
 /// sled's page cache for the views (its default, 1 GiB, dominated the projection's memory).
@@ -65,6 +68,9 @@ pub enum ProjectionError {
     View(#[from] serde_json::Error),
     #[error("event log: {0}")]
     Log(#[from] LogError),
+    /// Views written in another layout than the one asked for; the message names the way out.
+    #[error("{0}")]
+    Layout(String),
     /// A failure of the projection itself rather than of an event or of storage: a lock
     /// poisoned by a panic, a blocking task that panicked or was cancelled. The message names
     /// what failed.
@@ -95,13 +101,31 @@ pub struct Projection {
     merkle: Mutex<relance_tlog::CompactTree>,
     /// How many poison messages (the `p` keys) were recorded.
     poison_count: AtomicU64,
+    /// Where histories are kept or read (`history` module).
+    histories: Histories,
 }
 
 impl Projection {
-    /// Opens (or creates) the views in `dir`.
+    /// Opens (or creates) views in `dir` that keep each cooperative's history themselves: for a
+    /// projection with no log behind it (the offline replay of an export, tests).
     pub fn open(dir: impl AsRef<Path>) -> Result<Arc<Self>, ProjectionError> {
-        let db = relance_log_sled::open_db_with_cache(dir.as_ref(), CACHE_BYTES)?;
+        Self::open_with(dir.as_ref(), Histories::InViews)
+    }
+
+    /// Opens (or creates) a node's views in `dir`, which read histories from `source` (the log
+    /// they follow) instead of keeping a copy. Views written by [`open`](Self::open) (or before
+    /// this layout) hold that copy and are refused with the way out: a rebuild.
+    pub fn open_over_log(
+        dir: impl AsRef<Path>,
+        source: Arc<dyn HistorySource>,
+    ) -> Result<Arc<Self>, ProjectionError> {
+        Self::open_with(dir.as_ref(), Histories::InLog(source))
+    }
+
+    fn open_with(dir: &Path, histories: Histories) -> Result<Arc<Self>, ProjectionError> {
+        let db = relance_log_sled::open_db_with_cache(dir, CACHE_BYTES)?;
         let tree = db.open_tree("views")?;
+        check_layout(&tree, &histories, dir)?;
         let checkpoint = match tree.get(CHECKPOINT_KEY)? {
             Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
             None => 0,
@@ -131,6 +155,7 @@ impl Projection {
             states_epoch: AtomicU64::new(0),
             quarantined: Mutex::new(quarantined),
             merkle,
+            histories,
         }))
     }
 
@@ -162,6 +187,41 @@ impl Projection {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Refuses views whose layout is not the one asked for (histories in the log or in the
+/// views), naming the way out; marks empty views with the layout asked for.
+fn check_layout(
+    tree: &sled::Tree,
+    histories: &Histories,
+    dir: &Path,
+) -> Result<(), ProjectionError> {
+    let in_log = matches!(histories, Histories::InLog(_));
+    let marked = tree
+        .get(LAYOUT_KEY)?
+        .is_some_and(|v| v.as_ref() == HISTORY_IN_LOG);
+    let empty = tree.get(CHECKPOINT_KEY)?.is_none();
+    if empty {
+        if in_log && !marked {
+            tree.insert(LAYOUT_KEY, HISTORY_IN_LOG)?;
+        }
+        return Ok(());
+    }
+    if in_log != marked {
+        let (has, wants) = if marked {
+            ("read histories from the log", "keep them in the views")
+        } else {
+            (
+                "keep a copy of every history",
+                "read histories from the log",
+            )
+        };
+        return Err(ProjectionError::Layout(format!(
+            "the views in {} {has}, and this projection would {wants}: run `relance projection rebuild`",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The error for a lock that a panicking thread left poisoned; `what` names the lock.

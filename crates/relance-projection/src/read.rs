@@ -2,8 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
-use relance_domain::{timeline, CoopState, Filter, HistoryItem, Recorded, Summary};
+use relance_domain::{timeline, CoopId, CoopState, Filter, HistoryItem, Recorded, Summary};
 
+use crate::history::{self, Histories};
 use crate::keys::{decode_history_value, history_prefix, index_key, index_prefix, view_key};
 use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
 
@@ -184,12 +185,50 @@ impl Projection {
         Ok(Page { items, next, total })
     }
 
-    /// A cooperative's stored events in version order.
+    /// A cooperative's stored events in version order: those its view was folded from (up to
+    /// the checkpoint; for a quarantined cooperative, up to its last good event).
     pub fn history_records(&self, id: &str) -> Result<Vec<Recorded>, ProjectionError> {
+        match &self.histories {
+            Histories::InViews => self.history_in_views(id),
+            Histories::InLog(source) => {
+                let checkpoint = self.checkpoint();
+                let Ok(coop) = CoopId::parse(id) else {
+                    return Ok(Vec::new());
+                };
+                let Some(view) = self.get(id)? else {
+                    return Ok(Vec::new());
+                };
+                Ok(history::from_log(source.as_ref(), &coop, checkpoint)?
+                    .into_iter()
+                    .map(|(rec, _)| rec)
+                    .take_while(|rec| rec.envelope.version <= view.version)
+                    .collect())
+            }
+        }
+    }
+
+    /// The history records the views keep (none when histories live in the log).
+    fn history_in_views(&self, id: &str) -> Result<Vec<Recorded>, ProjectionError> {
         self.tree
             .scan_prefix(history_prefix(id))
             .map(|kv| decode_history_value(&kv?.1))
             .collect()
+    }
+
+    /// A cooperative's events at or below `position`, while a batch is applied (under the apply
+    /// lock, `position` being the checkpoint before the batch).
+    pub(crate) fn history_to(
+        &self,
+        id: &CoopId,
+        position: u64,
+    ) -> Result<Vec<Recorded>, ProjectionError> {
+        match &self.histories {
+            Histories::InViews => self.history_in_views(id.as_str()),
+            Histories::InLog(source) => Ok(history::from_log(source.as_ref(), id, position)?
+                .into_iter()
+                .map(|(rec, _)| rec)
+                .collect()),
+        }
     }
 
     /// A cooperative's events in version order, each with its retraction if any.

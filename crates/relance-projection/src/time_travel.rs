@@ -2,6 +2,7 @@
 
 use relance_domain::{fold, AsOf, CoopId, CoopState, Recorded, Summary};
 
+use crate::history::Histories;
 use crate::keys::decode_history_value;
 use crate::{Projection, ProjectionError};
 
@@ -21,27 +22,46 @@ impl Projection {
 
     /// The province summary as known at `as_of`, and the position of the last event it counts.
     pub fn summary_at(&self, as_of: &AsOf) -> Result<SummaryAt, ProjectionError> {
-        let mut summary = Summary::default();
-        let mut position = 0;
-        let mut current: Option<CoopId> = None;
-        let mut history: Vec<Recorded> = Vec::new();
-        let mut flush = |history: &mut Vec<Recorded>, position: &mut u64| {
-            let known: Vec<&Recorded> = history.iter().filter(|r| as_of.includes(r)).collect();
-            *position = known.iter().map(|r| r.position).fold(*position, u64::max);
-            if let Some(s) = fold(known.iter().copied()) {
-                summary.add(&s);
-            }
-            history.clear();
+        let mut at = SummaryAt {
+            summary: Summary::default(),
+            position: 0,
         };
-        for kv in self.tree.scan_prefix([b'h']) {
-            let rec = decode_history_value(&kv?.1)?;
-            if current.as_ref() != Some(&rec.envelope.cooperative_id) {
-                flush(&mut history, &mut position);
-                current = Some(rec.envelope.cooperative_id.clone());
+        match &self.histories {
+            Histories::InViews => {
+                let mut current: Option<CoopId> = None;
+                let mut history: Vec<Recorded> = Vec::new();
+                for kv in self.tree.scan_prefix([b'h']) {
+                    let rec = decode_history_value(&kv?.1)?;
+                    if current.as_ref() != Some(&rec.envelope.cooperative_id) {
+                        at.count(as_of, &std::mem::take(&mut history));
+                        current = Some(rec.envelope.cooperative_id.clone());
+                    }
+                    history.push(rec);
+                }
+                at.count(as_of, &history);
             }
-            history.push(rec);
+            Histories::InLog(_) => {
+                for kv in self.tree.scan_prefix([b'v']) {
+                    let (k, _) = kv?;
+                    let id = String::from_utf8_lossy(&k[1..]).into_owned();
+                    at.count(as_of, &self.history_records(&id)?);
+                }
+            }
         }
-        flush(&mut history, &mut position);
-        Ok(SummaryAt { summary, position })
+        Ok(at)
+    }
+}
+
+impl SummaryAt {
+    /// Adds what one cooperative's `history` says at `as_of`.
+    fn count(&mut self, as_of: &AsOf, history: &[Recorded]) {
+        let known: Vec<&Recorded> = history.iter().filter(|r| as_of.includes(r)).collect();
+        self.position = known
+            .iter()
+            .map(|r| r.position)
+            .fold(self.position, u64::max);
+        if let Some(s) = fold(known.iter().copied()) {
+            self.summary.add(&s);
+        }
     }
 }

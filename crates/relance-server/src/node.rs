@@ -82,7 +82,8 @@ impl Node {
         let (stopped_tx, stopped) = watch::channel(None);
         let (projection, task) = match projection_dir {
             Some(dir) => {
-                let p = Projection::open(dir)?;
+                let history = Arc::new(relance_projection::LogHistory::new(log.clone()));
+                let p = Projection::open_over_log(dir, history)?;
                 let asked_to_stop = stop_rx.clone();
                 let run = relance_projection::run(p.clone(), log.clone(), stop_rx);
                 let task = tokio::spawn(async move {

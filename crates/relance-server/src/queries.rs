@@ -191,7 +191,13 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let id = parse_id(&r.cooperative_id)?;
         self.reach(r.min_position).await?;
         self.not_quarantined(&id)?;
-        let items = self.projection.history(id.as_str()).map_err(internal)?;
+        let p = self.projection.clone();
+        let key = id.to_string();
+        // The history is read from the log (histories are not copied into the views).
+        let items = tokio::task::spawn_blocking(move || p.history(&key))
+            .await
+            .map_err(crate::status::internal)?
+            .map_err(internal)?;
         if items.is_empty() {
             return Err(refuse(
                 Rule::CooperativeNotRegistered,

@@ -24,7 +24,8 @@ pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot remove {}", dir.display()))?;
     }
-    let projection = Projection::open(&dir)?;
+    let history = std::sync::Arc::new(relance_projection::LogHistory::new(log.clone()));
+    let projection = Projection::open_over_log(&dir, history)?;
     let head = log.last_position().await?;
     let mut progress = Progress::new("rebuilding the projection: position");
     let mut next = 1;

@@ -2,10 +2,9 @@
 //! against gRPC health checks at the same rate.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use relance_proto::v1;
 use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
 
@@ -20,13 +19,8 @@ pub async fn query_rows(
     dir: &Path,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let mut config = relance_log_nats::JetStreamConfig::new(server.url.clone());
-    config.stream = gen::CATCHUP_STREAM.into();
-    config.subject_prefix = gen::CATCHUP_PREFIX.into();
-    let log = relance_log_nats::JetStreamLog::connect(config)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let node = Running::start(Arc::new(log), Some(dir)).await?;
+    let log = crate::catchup::connect_log(&server.url).await?;
+    let node = Running::start(log, Some(dir)).await?;
     node.node
         .caught_up(Duration::from_secs(120))
         .await

@@ -35,8 +35,14 @@ const P99_TARGET_MS: f64 = 50.0;
 /// What a page may weigh with its style sheet.
 const WEIGHT_TARGET_BYTES: usize = 300 * 1024;
 
-pub async fn web_rows(plan: &Plan, views: &Path, rows: &mut Vec<Row>) -> Result<()> {
-    let projection = open_when_released(views).await?;
+pub async fn web_rows(
+    plan: &Plan,
+    server: &crate::nats::Server,
+    views: &Path,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let log = crate::catchup::connect_log(&server.url).await?;
+    let projection = open_when_released(views, log).await?;
     let checkpoint = projection.checkpoint();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -168,10 +174,14 @@ async fn get(http: &Http, addr: SocketAddr, path: &str) -> Result<usize> {
 }
 
 /// Opens the views the catch-up child wrote, once the child's sled lock is released.
-async fn open_when_released(views: &Path) -> Result<Arc<Projection>> {
+async fn open_when_released(
+    views: &Path,
+    log: Arc<dyn relance_log::EventLog>,
+) -> Result<Arc<Projection>> {
+    let history = Arc::new(relance_projection::LogHistory::new(log));
     let mut last = None;
     for _ in 0..50 {
-        match Projection::open(views) {
+        match Projection::open_over_log(views, history.clone()) {
             Ok(p) => return Ok(p),
             Err(e) => last = Some(e),
         }

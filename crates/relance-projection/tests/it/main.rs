@@ -12,6 +12,7 @@ mod heads;
 mod history;
 mod listing;
 mod merkle;
+mod over_log;
 mod poison;
 mod replay;
 mod series;

@@ -1,0 +1,103 @@
+//! Where a cooperative's history is read from: the event log itself (a node's projection), or
+//! history records the views keep (a scratch projection with no log behind it: the offline
+//! replay of an export, the tests).
+//!
+//! A node's projection owns only what it alone answers quickly (views, indexes, summary, time
+//! series, the Merkle tree); History, StateAt and SummaryAt read the cooperative's events from
+//! the log (embedded: its per-cooperative index; JetStream: a subject-filtered read) and fold
+//! them with the domain's own code, so the log's events are not stored a second time
+//! (docs/performance.md, "National scale"). The answers are the same either way: the history
+//! is cut at the checkpoint, so it never runs ahead of the views.
+
+use std::sync::Arc;
+
+use relance_domain::{CoopId, Recorded};
+use relance_log::{EventLog, LogError};
+
+use crate::keys::{decode_stored, history_key, history_value};
+use crate::ProjectionError;
+
+/// Reads one cooperative's stored events from the log, in version order. Called from the
+/// projection's blocking threads (applying a batch, answering a query off the async runtime).
+pub trait HistorySource: Send + Sync {
+    /// Every stored event of `id`, in version order (the log's own read).
+    fn cooperative(&self, id: &CoopId) -> Result<Vec<relance_log::StoredEvent>, LogError>;
+}
+
+/// An [`EventLog`] read from blocking threads, on the runtime it was opened on.
+pub struct LogHistory {
+    log: Arc<dyn EventLog>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl LogHistory {
+    /// Reads `log` on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        Self {
+            log,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl HistorySource for LogHistory {
+    fn cooperative(&self, id: &CoopId) -> Result<Vec<relance_log::StoredEvent>, LogError> {
+        let read = self.log.read_cooperative(id);
+        match tokio::runtime::Handle::try_current() {
+            // On a worker thread of a multi-threaded runtime: let the runtime move its other
+            // tasks away while this one waits.
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.runtime.block_on(read))
+            }
+            // A blocking thread, or a thread of no runtime.
+            _ => self.runtime.block_on(read),
+        }
+    }
+}
+
+/// Where the projection keeps or finds histories.
+pub(crate) enum Histories {
+    /// `h` records in the views (see `keys`), written with each batch.
+    InViews,
+    /// Read from the log when asked; nothing written.
+    InLog(Arc<dyn HistorySource>),
+}
+
+/// Marks views whose histories live in the log (they hold no `h` records). Not part of the
+/// views' digest: it says how they are stored, not what they are.
+pub(crate) const LAYOUT_KEY: &[u8] = b"m:layout";
+/// The value of [`LAYOUT_KEY`].
+pub(crate) const HISTORY_IN_LOG: &[u8] = b"history-in-log";
+
+impl Histories {
+    /// Adds the history record of an applied event to `batch`, when histories live in the views.
+    pub(crate) fn record(&self, batch: &mut sled::Batch, rec: &Recorded, payload: &[u8]) {
+        if let Histories::InViews = self {
+            batch.insert(
+                history_key(rec.envelope.cooperative_id.as_str(), rec.envelope.version),
+                history_value(rec.position, payload),
+            );
+        }
+    }
+}
+
+/// The stored events of `id` the log holds at or below `checkpoint`, decoded: the history the
+/// views were folded from.
+pub(crate) fn from_log(
+    source: &dyn HistorySource,
+    id: &CoopId,
+    checkpoint: u64,
+) -> Result<Vec<(Recorded, Vec<u8>)>, ProjectionError> {
+    let mut out = Vec::new();
+    for e in source.cooperative(id)? {
+        if e.position > checkpoint {
+            break;
+        }
+        let rec = decode_stored(e.position, &e.payload)?;
+        out.push((rec, e.payload));
+    }
+    Ok(out)
+}
