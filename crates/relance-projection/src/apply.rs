@@ -52,9 +52,25 @@ impl Item {
 }
 
 /// A batch of events decoded and hashed off the thread that writes the views.
+#[derive(Default)]
 pub struct PreparedBatch(Vec<Item>);
 
 impl PreparedBatch {
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends `later`, whose events all follow this batch's.
+    pub fn append(&mut self, later: PreparedBatch) {
+        self.0.extend(later.0);
+    }
+
     /// Events already decoded (an audit export's): hashed, and encoded once for the history
     /// record, without decoding them again.
     pub fn from_recorded(events: Vec<Recorded>) -> Self {

@@ -8,7 +8,11 @@ use relance_log::retry::Backoff;
 use relance_log::{EventLog, LogError};
 use tokio::sync::watch;
 
-use crate::{join_failure, Poison, Projection, ProjectionError, MAX_BATCH};
+use crate::{join_failure, Poison, PreparedBatch, Projection, ProjectionError, MAX_BATCH};
+
+/// Most events gathered into one write while the previous one is written (a catch-up's
+/// batches; memory grows with it: about 2 kB an event decoded).
+const MAX_GATHERED: usize = 4 * 1024;
 
 /// Pauses before following the log again after it became unavailable: 100 ms doubled after
 /// each failed attempt, up to 5 s, without limit; back to 100 ms once a batch is applied.
@@ -31,8 +35,11 @@ pub async fn run(
     };
     tokio::pin!(stop);
     let mut refollow = REFOLLOW.delays();
-    // The batch being written while the next one is read and decoded.
+    // The batch being written while the next ones are read, decoded and gathered: while a
+    // catch-up is behind, each write takes everything that arrived during the previous one
+    // (up to MAX_GATHERED events), so a cooperative's view is written once for many events.
     let mut writing: Option<tokio::task::JoinHandle<Result<(), ProjectionError>>> = None;
+    let mut gathered = PreparedBatch::default();
     'follow: loop {
         let from = projection.checkpoint() + 1;
         tracing::info!(
@@ -53,6 +60,12 @@ pub async fn run(
                 loop {
                     tokio::select! {
                         () = &mut stop => break 'follow,
+                        written = wait_writing(&mut writing) => {
+                            written?;
+                            if !gathered.is_empty() {
+                                write(&projection, &mut gathered, &mut writing);
+                            }
+                        }
                         _ = watchdog.tick() => {
                             let checkpoint = projection.checkpoint();
                             if checkpoint == at_last_check {
@@ -96,9 +109,13 @@ pub async fn run(
                                 let prepared = tokio::task::spawn_blocking(move || Projection::prepare_followed(events))
                                     .await
                                     .map_err(|e| join_failure("decoding a batch", &e))?;
-                                finish_writing(&mut writing).await?;
-                                let p = projection.clone();
-                                writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(prepared)));
+                                gathered.append(prepared);
+                                if gathered.len() >= MAX_GATHERED {
+                                    finish_writing(&mut writing).await?;
+                                }
+                                if writing.is_none() {
+                                    write(&projection, &mut gathered, &mut writing);
+                                }
                                 refollow.reset();
                             }
                             if let Some(e) = failure {
@@ -109,7 +126,9 @@ pub async fn run(
                 }
             }
         };
-        // Following again starts from the checkpoint: the batch in flight lands first.
+        // Following again starts from the checkpoint: the batches in flight land first.
+        finish_writing(&mut writing).await?;
+        write(&projection, &mut gathered, &mut writing);
         finish_writing(&mut writing).await?;
         match interruption {
             LogError::Unavailable(reason) => {
@@ -129,8 +148,39 @@ pub async fn run(
         }
     }
     finish_writing(&mut writing).await?;
+    write(&projection, &mut gathered, &mut writing);
+    finish_writing(&mut writing).await?;
     projection.flush().await?;
     Ok(())
+}
+
+/// Starts writing the `gathered` events (nothing when there are none).
+fn write(
+    projection: &Arc<Projection>,
+    gathered: &mut PreparedBatch,
+    writing: &mut Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>,
+) {
+    if gathered.is_empty() {
+        return;
+    }
+    let batch = std::mem::take(gathered);
+    let p = projection.clone();
+    *writing = Some(tokio::task::spawn_blocking(move || p.apply_prepared(batch)));
+}
+
+/// Waits until the batch being written is written (forever when none is), and returns its
+/// outcome; afterwards none is being written.
+async fn wait_writing(
+    writing: &mut Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>,
+) -> Result<(), ProjectionError> {
+    match writing {
+        Some(task) => {
+            let outcome = task.await;
+            *writing = None;
+            outcome.map_err(|e| join_failure("writing a batch", &e))?
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits for the batch being written, if any, and returns its error.

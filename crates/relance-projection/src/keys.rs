@@ -3,7 +3,9 @@
 //! One sled tree, `views`, holds (keys are byte strings):
 //! - `v` + cooperative id → the cooperative's [`CoopState`] as JSON
 //! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
-//! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes
+//! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes,
+//!   only in views that keep histories themselves (`Projection::open`); a node's views read
+//!   them from the log instead and are marked `m:layout` = `history-in-log` (`history` module)
 //! - `q` + cooperative id → [`Quarantine`](crate::Quarantine) as JSON, when its hash chain broke
 //!   or a message under its subject was not a relance event
 //! - `p` + position (u64 BE) → [`Poison`](crate::Poison) as JSON: a message that is not a

@@ -1,12 +1,12 @@
 //! The projection: folds the event log into disposable views in sled.
 //!
-//! The views, indexes, summary, history and checkpoint share one sled tree (layout in the
+//! The views, indexes, summary and checkpoint share one sled tree (layout in the
 //! `keys` module). Every batch of events is written with one `apply_batch`, checkpoint included, so
 //! a crash leaves the views exactly at some checkpoint. Events at or below the checkpoint are
 //! skipped, so none is ever applied twice. [`Projection::digest`] hashes the whole tree in key
 //! order: deleting the views and replaying gives the same digest.
 //!
-//! Modules: `keys` (key layout), `apply` (prepare and apply batches), `quarantine` (broken
+//! Modules: `keys` (key layout), `history` (histories read from the log, or kept), `apply` (prepare and apply batches), `quarantine` (broken
 //! chains), `read` (get, list, summary, history), `time_travel` (state and summary at a past
 //! point), `series` (counters per business day), `digest` (digest and chain heads), `follow`
 //! (the [`run`] loop), `merkle` (the transparency log's Merkle tree over every event, its proofs).
