@@ -47,13 +47,51 @@ pub enum ReplayError {
 }
 
 /// Replays `input` up to `until` into a projection in a temporary directory.
+///
+/// One thread reads, parses, hashes and encodes the lines, a batch at a time, while this one
+/// applies the previous batch: the two halves of a replay's work overlap.
 pub fn replay(
-    input: impl BufRead,
+    input: impl BufRead + Send,
     until: Until,
     progress: &mut dyn Progress,
 ) -> Result<Replayed, ReplayError> {
     let dir = tempfile::tempdir()?;
     let projection = Projection::open(dir.path())?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(PreparedBatch, u64), ReplayError>>(2);
+    let events = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if let Err(e) = read_batches(input, until, &tx) {
+                // The applying side stops at the first error; it may have stopped already.
+                let _gone = tx.send(Err(e));
+            }
+        });
+        let mut events = 0;
+        for batch in rx {
+            let (batch, read) = batch?;
+            projection.apply_prepared(batch)?;
+            events = read;
+            progress.tick(events);
+        }
+        Ok::<u64, ReplayError>(events)
+    })?;
+    let replayed = Replayed {
+        summary: projection.summary(),
+        digest: projection.digest()?,
+        position: projection.checkpoint(),
+        events,
+    };
+    drop(projection);
+    Ok(replayed)
+}
+
+/// Reads `input`'s events up to `until` and sends them to `tx`, decoded, hashed and encoded,
+/// [`MAX_BATCH`] at a time, each with the count of events read so far (at least one batch,
+/// possibly empty).
+fn read_batches(
+    input: impl BufRead,
+    until: Until,
+    tx: &std::sync::mpsc::SyncSender<Result<(PreparedBatch, u64), ReplayError>>,
+) -> Result<(), ReplayError> {
     let mut batch: Vec<Recorded> = Vec::with_capacity(MAX_BATCH);
     let mut events = 0u64;
     let mut previous = 0u64;
@@ -84,18 +122,12 @@ pub fn replay(
         batch.push(Recorded { position, envelope });
         events += 1;
         if batch.len() == MAX_BATCH {
-            projection.apply_prepared(PreparedBatch::from_recorded(std::mem::take(&mut batch)))?;
-            progress.tick(events);
+            let prepared = PreparedBatch::from_recorded(std::mem::take(&mut batch));
+            if tx.send(Ok((prepared, events))).is_err() {
+                return Ok(());
+            }
         }
     }
-    projection.apply_prepared(PreparedBatch::from_recorded(batch))?;
-    progress.tick(events);
-    let replayed = Replayed {
-        summary: projection.summary(),
-        digest: projection.digest()?,
-        position: projection.checkpoint(),
-        events,
-    };
-    drop(projection);
-    Ok(replayed)
+    let _gone = tx.send(Ok((PreparedBatch::from_recorded(batch), events)));
+    Ok(())
 }
