@@ -44,6 +44,9 @@ fn event_id(n: u64) -> String {
     uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
 }
 
+/// When the first generated event was recorded (Unix ms); event `n` is recorded `n` ms later.
+pub const RECORDED_FROM_MS: i64 = 1_590_000_000_000;
+
 /// Event number `n` of a cooperative at `version` (1 = its registration) after `prev`.
 pub fn envelope(coop: &CoopId, index: u64, version: u64, prev: Hash, n: u64) -> Envelope {
     let registered_on = date(2010, 1, 1).add_days((index % 3000) as i32);
@@ -78,7 +81,7 @@ pub fn envelope(coop: &CoopId, index: u64, version: u64, prev: Hash, n: u64) -> 
         event_id: event_id(n),
         cooperative_id: coop.clone(),
         version,
-        recorded_at_ms: 1_590_000_000_000 + n as i64,
+        recorded_at_ms: RECORDED_FROM_MS + n as i64,
         occurred_on,
         actor: Actor {
             principal: "bench".into(),

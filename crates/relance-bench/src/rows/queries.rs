@@ -47,7 +47,7 @@ pub async fn query_rows(
     eprintln!("  {}", fmt_latency(&base));
     let q = CooperativeQueriesClient::new(channel.clone());
     let mut results = Vec::new();
-    for kind in ["Get", "List", "Summary"] {
+    for kind in ["Get", "List", "Summary", "History", "StateAt"] {
         eprintln!("[queries] {kind} at {rate}/s while appends flow");
         let before = appender.done.load(std::sync::atomic::Ordering::Relaxed);
         let l = queries::at_rate(rate, w, |i| {
@@ -66,6 +66,28 @@ pub async fn query_rows(
                             sector: "agriculture".into(),
                             page_size: 50,
                             ..Default::default()
+                        })
+                        .await
+                        .map(|_| ()),
+                    // Both read the cooperative's events from the log (the projection keeps
+                    // no copy of them).
+                    "History" => q
+                        .history(v1::HistoryRequest {
+                            cooperative_id: gen::coop_id((i * 7919) % coops),
+                            min_position: 0,
+                        })
+                        .await
+                        .map(|_| ()),
+                    "StateAt" => q
+                        .state_at(v1::StateAtRequest {
+                            cooperative_id: gen::coop_id((i * 7919) % coops),
+                            as_of: Some(v1::AsOf {
+                                point: Some(v1::as_of::Point::RecordedAtUnixMs(
+                                    gen::RECORDED_FROM_MS + (i as i64 * 997) % 1_000_000,
+                                )),
+                                business_date: String::new(),
+                            }),
+                            min_position: 0,
                         })
                         .await
                         .map(|_| ()),
