@@ -34,6 +34,10 @@ pub struct JetStreamConfig {
     /// Reads expected to return at most this many events fetch them one by one from the
     /// stream leader; longer reads use an ordered consumer (default 32).
     pub direct_read_limit: usize,
+    /// Whether a cooperative's events are read with batch direct gets (one request for up to
+    /// 1,024 of them) on servers that have them (nats-server 2.11+); default true. Off, reads
+    /// follow `direct_read_limit`.
+    pub batch_get: bool,
     /// Whether appends that wait at the same time may leave as one atomic batch (one server
     /// write), on servers that have them (nats-server 2.12+; relance turns the stream's
     /// `allow_atomic` on). Default [`GroupCommit::Off`]: on one replica it did not pay in the
@@ -100,6 +104,7 @@ impl JetStreamConfig {
             publish_retries: 5,
             retry_backoff: Duration::from_millis(100),
             direct_read_limit: 32,
+            batch_get: true,
             group_commit: GroupCommit::Off,
             tls: NatsTls::default(),
             credentials: None,

@@ -104,6 +104,7 @@ impl JetStreamLog {
             atomic: std::sync::atomic::AtomicBool::new(atomic),
             atomic_supported: supported,
             costs: crate::costs::Costs::default(),
+            no_batch_get: std::sync::atomic::AtomicBool::new(false),
         });
         let committer = atomic.then(|| Arc::new(crate::group::Committer::start(inner.clone())));
         Ok(Self { inner, committer })

@@ -33,6 +33,7 @@ use relance_domain::CoopId;
 use relance_log::{AppendRequest, Appended, EventLog, EventStream, LogError, StoredEvent};
 
 mod append;
+mod batch_get;
 mod classify;
 mod config;
 mod connect;
@@ -72,6 +73,8 @@ struct Inner {
     atomic_supported: bool,
     /// What groups have cost one by one and as batches lately.
     costs: costs::Costs,
+    /// Set once the stream turned out not to answer batch direct gets (`batch_get`).
+    no_batch_get: std::sync::atomic::AtomicBool,
 }
 
 impl JetStreamLog {

@@ -24,6 +24,15 @@ impl Inner {
         )
     }
 
+    /// Whether reads may use batch direct gets: the server has them, and the stream did not
+    /// turn out to refuse direct gets.
+    fn batch_get_supported(&self) -> bool {
+        self.config.batch_get
+            && !self.no_batch_get.load(std::sync::atomic::Ordering::Relaxed)
+            && crate::setup::ServerVersion::parse(&self.server_version)
+                .is_some_and(|v| v.supports_batch_get())
+    }
+
     /// The event at stream sequence `position` (from the stream leader).
     pub(crate) async fn get(&self, position: u64) -> Result<Option<StoredEvent>, LogError> {
         match self
@@ -88,6 +97,11 @@ impl Inner {
         max: usize,
         expected: u64,
     ) -> Result<Vec<StoredEvent>, LogError> {
+        if self.batch_get_supported() {
+            if let Some(events) = self.scan_by_batch_get(filter, start, bound, max).await? {
+                return Ok(events);
+            }
+        }
         if expected <= self.config.direct_read_limit as u64 {
             self.scan_by_get(filter, start, bound, max).await
         } else {

@@ -69,6 +69,11 @@ impl ServerVersion {
         })
     }
 
+    /// Whether this server answers batch direct gets (nats-server 2.11+, ADR-31).
+    pub fn supports_batch_get(self) -> bool {
+        self >= Self::REPLICATED_MINIMUM
+    }
+
     /// Whether this server takes atomic batches.
     pub fn supports_atomic_batch(self) -> bool {
         self >= Self::ATOMIC_BATCH_MINIMUM

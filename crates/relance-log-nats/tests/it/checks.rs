@@ -283,11 +283,70 @@ async fn messages_carry_headers_a_third_party_can_read() {
     assert!(again.duplicate && again.position == a.position);
 }
 
+/// A cooperative's history read with batch direct gets (over more than one batch of 1,024),
+/// one direct get at a time and through an ordered consumer is the same, and is what was
+/// appended.
+#[tokio::test]
+async fn batch_gets_single_gets_and_consumers_read_the_same_history() {
+    let server = NatsServer::start(current_binary()).await;
+    let by_batch = connect(JetStreamConfig::new(server.url())).await;
+    let by_get = connect(JetStreamConfig {
+        direct_read_limit: 5000,
+        batch_get: false,
+        ..JetStreamConfig::new(server.url())
+    })
+    .await;
+    let by_consumer = connect(JetStreamConfig {
+        direct_read_limit: 0,
+        batch_get: false,
+        ..JetStreamConfig::new(server.url())
+    })
+    .await;
+    let mut versions = [0u64; 2];
+    for i in 0..2100u64 {
+        let which = usize::from(i % 7 == 0);
+        let id = ["REH-1", "REH-2"][which];
+        let a = by_batch
+            .append(request(id, versions[which], &format!("r{i}")))
+            .await
+            .expect("append");
+        versions[which] = a.version;
+    }
+    for id in ["REH-1", "REH-2", "REH-3"] {
+        let a = by_batch.read_cooperative(&coop(id)).await.expect("read");
+        assert_eq!(
+            a.iter().map(|e| e.version).collect::<Vec<_>>(),
+            (1..=a.len() as u64).collect::<Vec<_>>(),
+            "{id}: every version once, in order"
+        );
+        assert_eq!(
+            a,
+            by_get.read_cooperative(&coop(id)).await.expect("read"),
+            "{id}"
+        );
+        assert_eq!(
+            a,
+            by_consumer.read_cooperative(&coop(id)).await.expect("read"),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        by_batch
+            .read_cooperative(&coop("REH-1"))
+            .await
+            .expect("read")
+            .len() as u64,
+        versions[0]
+    );
+    assert_eq!(versions[0], 1800, "more than one batch of 1,024");
+}
+
 #[tokio::test]
 async fn gets_and_consumers_read_the_same_events() {
     let server = NatsServer::start(current_binary()).await;
     let by_get = connect(JetStreamConfig {
         direct_read_limit: 1000,
+        batch_get: false,
         ..JetStreamConfig::new(server.url())
     })
     .await;

@@ -40,13 +40,21 @@ mod group_commit {
         relance_log_nats::GroupCommit::Always));
 }
 
+/// The conformance suite with reads one direct get at a time (no batch direct gets).
+mod single_gets {
+    use crate::server::{current_binary, NatsHarness};
+
+    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |c| c.batch_get = false));
+}
+
 /// The conformance suite with every read going through an ordered consumer.
 mod consumer_reads {
     use crate::server::{current_binary, NatsHarness};
 
-    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |c| c
-        .direct_read_limit =
-        0));
+    relance_log::conformance_tests!(NatsHarness::new(current_binary(), |c| {
+        c.direct_read_limit = 0;
+        c.batch_get = false;
+    }));
 }
 
 /// The conformance suite on nats-server 2.9.10 (Debian bookworm), one replica. Skipped, with
