@@ -30,6 +30,7 @@ pub async fn query_rows(
     let rate = plan.query_rate;
     let w = plan.query_window;
     let coops = plan.coops;
+    let events = plan.events.max(coops + 1);
 
     eprintln!("[queries] baseline: gRPC health Check at {rate}/s");
     let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
@@ -82,8 +83,11 @@ pub async fn query_rows(
                         .state_at(v1::StateAtRequest {
                             cooperative_id: gen::coop_id((i * 7919) % coops),
                             as_of: Some(v1::AsOf {
+                                // A past point after every registration.
                                 point: Some(v1::as_of::Point::RecordedAtUnixMs(
-                                    gen::RECORDED_FROM_MS + (i as i64 * 997) % 1_000_000,
+                                    gen::RECORDED_FROM_MS
+                                        + coops as i64
+                                        + (i as i64 * 997) % (events - coops) as i64,
                                 )),
                                 business_date: String::new(),
                             }),
