@@ -124,7 +124,7 @@ fn push_rows(
         "raw async-nats publish+ack, R3 stream",
         raw,
     );
-    let met = (c >= 64).then(|| grouped.rate >= raw);
+    let met = (c >= 64).then_some(grouped.rate >= raw);
     rows.push(r.target(if c >= 64 { "≥ 1×" } else { "-" }, met));
     if let Some(pg) = pg {
         for (label, m) in [("on", grouped), ("off", single)] {
