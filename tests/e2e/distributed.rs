@@ -42,6 +42,15 @@ async fn command_process(nats: &NatsServer, extra: &[&str]) -> RelanceProcess {
     RelanceProcess::serve(&args).await
 }
 
+/// A nats-server with `sync_interval: always` (the deploy configurations' setting), its
+/// configuration written in `dir`: each acknowledgement waits for an fsync, so appends from
+/// concurrent clients wait together and group commit forms batches.
+async fn synced_nats(dir: &Path) -> NatsServer {
+    let config = dir.join("synced.conf");
+    std::fs::write(&config, "jetstream { sync_interval: always }\n").expect("write the config");
+    NatsServer::start_with_config(current_binary(), &config).await
+}
+
 async fn projection_process(nats: &NatsServer, dir: &Path) -> RelanceProcess {
     let url = nats.url();
     let dir = dir.to_str().expect("temporary paths are UTF-8");
@@ -805,39 +814,59 @@ struct Sent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_server_killed_and_restarted_while_commands_flow_loses_and_duplicates_nothing() {
-    nats_server_killed_while_commands_flow(&[]).await;
+    nats_server_killed_while_commands_flow(&[], 6, 6, false).await;
 }
 
-/// The same, with every group of appends sent as one atomic batch (group commit). Whether
-/// commands wait together, and so form batches, depends on timing: the count is printed, not
-/// asserted (the log crate's tests form batches on purpose).
+/// The same, with every group of appends sent as one atomic batch (group commit), on a server
+/// with `sync_interval: always` and enough clients (eight on each command process, which
+/// writes two groups at a time) that appends wait together, over 32 cooperatives (with 6,
+/// two groups in flight nearly always hold the same cooperative, the later one's batch is
+/// refused and its members go one by one): the stream must hold events stored by atomic
+/// batches, so the path under test is the batched one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_server_killed_while_batches_flow_loses_and_duplicates_nothing() {
-    let stream = nats_server_killed_while_commands_flow(&["--group-commit", "always"]).await;
+    let stream =
+        nats_server_killed_while_commands_flow(&["--group-commit", "always"], 16, 32, true).await;
     let batched = stream.iter().filter(|e| e.batch.is_some()).count();
     eprintln!(
         "{batched} of {} events stored by atomic batches",
         stream.len()
     );
+    assert!(
+        batched > 0,
+        "no event of {} was stored by an atomic batch: group commit never formed a batch",
+        stream.len()
+    );
 }
 
 /// Returns the stream as it ends.
-async fn nats_server_killed_while_commands_flow(extra: &[&str]) -> Vec<Stored> {
-    let mut nats = NatsServer::start(current_binary()).await;
+/// `writers` clients over `coops` cooperatives (an even count: each cooperative is written
+/// through one command process); `synced`: nats-server with `sync_interval: always`.
+async fn nats_server_killed_while_commands_flow(
+    extra: &[&str],
+    writers: usize,
+    coops: usize,
+    synced: bool,
+) -> Vec<Stored> {
+    let conf = tempfile::tempdir().unwrap();
+    let mut nats = if synced {
+        synced_nats(conf.path()).await
+    } else {
+        NatsServer::start(current_binary()).await
+    };
     let a = command_process(&nats, extra).await;
     let b = command_process(&nats, extra).await;
     let views = tempfile::tempdir().unwrap();
     let projection = projection_process(&nats, views.path()).await;
     let clients = [a.commands().await, b.commands().await];
 
-    const COOPS: usize = 6;
-    const TASKS: usize = 6;
+    let coop_count = coops;
     /// Bounds each task; the test stops them long before.
     const MAX_PER_TASK: usize = 2000;
     /// Commands acknowledged before the kill, and after the restart, before stopping.
     const ACKED_BEFORE: usize = 30;
     const ACKED_AFTER: usize = 30;
-    let coops: Vec<String> = (0..COOPS).map(|i| format!("REH-2{i:03}")).collect();
+    let coops: Vec<String> = (0..coop_count).map(|i| format!("REH-2{i:03}")).collect();
     for coop in &coops {
         send(
             &mut clients[0].clone(),
@@ -854,7 +883,7 @@ async fn nats_server_killed_while_commands_flow(extra: &[&str]) -> Vec<Stored> {
     let counts_tx = Arc::new(counts_tx);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for t in 0..TASKS {
+    for t in 0..writers {
         let clients = clients.clone();
         let coops = coops.clone();
         let counts_tx = counts_tx.clone();
@@ -865,7 +894,7 @@ async fn nats_server_killed_while_commands_flow(extra: &[&str]) -> Vec<Stored> {
                 if *stop_rx.borrow() {
                     break;
                 }
-                let coop = coops[(t + n) % COOPS].clone();
+                let coop = coops[(t + n) % coop_count].clone();
                 let request_id = format!("flow-{t}-{n}");
                 let cmd = if n % 2 == 0 {
                     Cmd::Headcount { members: n as u32 }
@@ -1028,7 +1057,7 @@ async fn nats_server_killed_while_commands_flow(extra: &[&str]) -> Vec<Stored> {
             e.request_id()
         );
     }
-    assert_eq!(stream.len(), COOPS + sent.len());
+    assert_eq!(stream.len(), coop_count + sent.len());
 
     // The projection followed the stream across the restart.
     let head = stream.last().unwrap().position;
@@ -1162,4 +1191,171 @@ async fn demo_runs_on_jetstream_and_prints_the_province() {
     // The demo keeps to its own stream.
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     assert!(js.get_stream("RELANCE_DEMO").await.is_ok());
+}
+
+/// A command process with group commit (`--group-commit always`, nats-server with
+/// `sync_interval: always`) is killed with SIGKILL while sixteen clients' commands are being
+/// grouped into atomic batches, then started again. Every
+/// command acknowledged before the kill is in the stream exactly once, with the reply's ids;
+/// every command the kill left unanswered, sent again with its request id to the new process,
+/// is written once (recognised as a duplicate when the dead process had stored it); each
+/// cooperative's versions stay contiguous and chained, and the stream holds nothing no one
+/// sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_process_killed_while_batches_flow_loses_and_duplicates_nothing() {
+    const COOPS: usize = 8;
+    const TASKS: usize = 16;
+    const MAX_PER_TASK: usize = 2000;
+    const ACKED_BEFORE: usize = 150;
+    let conf = tempfile::tempdir().unwrap();
+    let nats = synced_nats(conf.path()).await;
+    let grouped = ["--group-commit", "always"];
+    let mut first = command_process(&nats, &grouped).await;
+    let client = first.commands().await;
+    let coops: Vec<String> = (0..COOPS).map(|i| format!("KCP-{i:03}")).collect();
+    for coop in &coops {
+        send(
+            &mut client.clone(),
+            coop,
+            &format!("{coop}-reg"),
+            Cmd::Register,
+        )
+        .await
+        .expect("register");
+    }
+    let (acked_tx, acked_rx) = tokio::sync::watch::channel(0usize);
+    let acked_tx = Arc::new(acked_tx);
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (mut client, coops, acked_tx) = (client.clone(), coops.clone(), acked_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            // Until the process dies under the task (its first error), bounded.
+            for n in 0..MAX_PER_TASK {
+                let coop = coops[(t + n) % COOPS].clone();
+                let request_id = format!("kill-{t}-{n}");
+                let cmd = if n % 2 == 0 {
+                    Cmd::Headcount { members: n as u32 }
+                } else {
+                    Cmd::Support {
+                        centimes: (t * 10_000 + n) as i64,
+                    }
+                };
+                let started = Instant::now();
+                let result = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    send(&mut client, &coop, &request_id, cmd),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("{request_id}: no answer within 60 s"))
+                .map_err(|e| (e.code(), e.message().to_owned()));
+                let failed = result.is_err();
+                if !failed {
+                    acked_tx.send_modify(|n| *n += 1);
+                }
+                sent.push(Sent {
+                    coop,
+                    request_id,
+                    cmd,
+                    started,
+                    answered: Instant::now(),
+                    result,
+                });
+                if failed {
+                    break;
+                }
+            }
+            sent
+        }));
+    }
+    let mut rx = acked_rx.clone();
+    tokio::time::timeout(Duration::from_secs(90), rx.wait_for(|n| *n >= ACKED_BEFORE))
+        .await
+        .unwrap_or_else(|_| panic!("fewer than {ACKED_BEFORE} commands acknowledged within 90 s"))
+        .expect("writers alive");
+    let killed = Instant::now();
+    first.kill();
+    let mut sent: Vec<Sent> = Vec::new();
+    // What the dead process had sent before dying reaches the server's store first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for task in tasks {
+        sent.extend(task.await.expect("client task"));
+    }
+    let in_flight = sent
+        .iter()
+        .filter(|s| s.started < killed && s.result.is_err())
+        .count();
+    assert!(
+        in_flight > 0,
+        "no command was in flight when the process was killed"
+    );
+    let before_restart = read_stream(&nats.url()).await;
+    let batched = before_restart.iter().filter(|e| e.batch.is_some()).count();
+    assert!(
+        batched > 0,
+        "no event was stored by an atomic batch before the kill: the grouped path was not exercised"
+    );
+
+    let second = command_process(&nats, &grouped).await;
+    let mut client = second.commands().await;
+    let mut retried = Vec::new();
+    let mut stored_unanswered = 0;
+    for s in sent.iter().filter(|s| s.result.is_err()) {
+        let stored_before = before_restart
+            .iter()
+            .find(|e| e.envelope.cooperative_id == s.coop && e.request_id() == s.request_id);
+        let reply = send(&mut client, &s.coop, &s.request_id, s.cmd)
+            .await
+            .unwrap_or_else(|e| panic!("retrying {} on the new process: {e}", s.request_id));
+        match stored_before {
+            Some(first) => {
+                stored_unanswered += 1;
+                assert!(
+                    reply.duplicate,
+                    "{} was stored before the kill",
+                    s.request_id
+                );
+                assert_eq!(reply.event_id, first.envelope.event_id);
+            }
+            None => assert!(!reply.duplicate, "{} was not stored before", s.request_id),
+        }
+        retried.push((s.coop.clone(), s.request_id.clone(), reply));
+    }
+    eprintln!(
+        "{} commands, {} acknowledged before the kill, {in_flight} cut off by it ({stored_unanswered} of them stored); {batched} of {} events stored by atomic batches",
+        sent.len(),
+        sent.len() - in_flight,
+        before_restart.len()
+    );
+
+    let stream = read_stream(&nats.url()).await;
+    for (coop, events) in by_coop(&stream) {
+        assert_consistent(&coop, &events);
+    }
+    for s in &sent {
+        if let Ok(reply) = &s.result {
+            assert!(!reply.duplicate, "{} was sent once", s.request_id);
+            assert_reply_in_stream(&stream, &s.coop, &s.request_id, reply);
+        }
+    }
+    for (coop, request_id, reply) in &retried {
+        assert_reply_in_stream(&stream, coop, request_id, reply);
+    }
+    let answered: HashSet<(&str, &str)> = sent
+        .iter()
+        .map(|s| (s.coop.as_str(), s.request_id.as_str()))
+        .collect();
+    for e in &stream {
+        assert!(
+            e.request_id().ends_with("-reg")
+                || answered.contains(&(e.envelope.cooperative_id.as_str(), e.request_id())),
+            "{} in the stream was never sent",
+            e.request_id()
+        );
+    }
+    assert_eq!(
+        stream.len(),
+        COOPS + sent.len(),
+        "one event per command, no more"
+    );
 }

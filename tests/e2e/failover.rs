@@ -101,15 +101,17 @@ async fn leader(js: &async_nats::jetstream::Context) -> usize {
     .await
 }
 
-/// Every stored event: (cooperative, request id, event id), read with plain async-nats. Right
-/// after a node rejoins, the R3 stream may answer slowly: the whole read is retried (bounded).
-async fn stored(js: &async_nats::jetstream::Context) -> Vec<(String, String, String)> {
+/// One stored event: cooperative, request id, event id, and whether an atomic batch stored
+/// it (`Nats-Batch-Id`).
+type StoredEvent = (String, String, String, bool);
+
+/// Every stored event, read with plain async-nats. Right after a node rejoins, the R3 stream
+/// may answer slowly: the whole read is retried (bounded).
+async fn stored(js: &async_nats::jetstream::Context) -> Vec<StoredEvent> {
     eventually(Duration::from_secs(90), || read_all(js)).await
 }
 
-async fn read_all(
-    js: &async_nats::jetstream::Context,
-) -> Result<Vec<(String, String, String)>, String> {
+async fn read_all(js: &async_nats::jetstream::Context) -> Result<Vec<StoredEvent>, String> {
     let mut stream = js
         .get_stream("RELANCE_EVENTS")
         .await
@@ -144,6 +146,7 @@ async fn read_all(
             get("Relance-Cooperative-Id"),
             get("Relance-Request-Id"),
             get("Relance-Event-Id"),
+            h.get("Nats-Batch-Id").is_some(),
         ));
     }
     Ok(out)
@@ -176,8 +179,15 @@ async fn digest_at(projection: &RelanceProcess, position: u64) -> String {
     out.split_whitespace().nth(1).expect("digest").to_owned()
 }
 
-/// `group_commit`: the command process's `--group-commit`.
+/// `group_commit`: the command process's `--group-commit`. With `always`, twice the writers
+/// (the process writes two groups at a time, so the others wait together), and the stream
+/// must hold events stored by atomic batches.
 async fn run(fault: Fault, group_commit: &str) {
+    let writers = if group_commit == "always" {
+        2 * WRITERS
+    } else {
+        WRITERS
+    };
     let mut cluster = NatsCluster::start(current_binary(), 3).await;
     let urls = cluster.urls();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -209,7 +219,7 @@ async fn run(fault: Fault, group_commit: &str) {
 
     let stop = Arc::new(AtomicBool::new(false));
     let acks = Arc::new(AtomicUsize::new(0));
-    let writers: Vec<_> = (0..WRITERS)
+    let writers: Vec<_> = (0..writers)
         .map(|w| tokio::spawn(writer(command.url(), w, stop.clone(), acks.clone())))
         .collect();
     acks_reach(&acks, 40).await;
@@ -274,7 +284,7 @@ async fn run(fault: Fault, group_commit: &str) {
     // Every acknowledged event is in the stream exactly once; nothing is there twice.
     let events = stored(&js).await;
     let mut by_request: HashMap<(String, String), Vec<String>> = HashMap::new();
-    for (coop, request, event) in &events {
+    for (coop, request, event, _) in &events {
         by_request
             .entry((coop.clone(), request.clone()))
             .or_default()
@@ -286,6 +296,17 @@ async fn run(fault: Fault, group_commit: &str) {
     );
     let stored_ids: HashSet<&str> = events.iter().map(|e| e.2.as_str()).collect();
     assert_eq!(stored_ids.len(), events.len(), "an event id appears twice");
+    let batched = events.iter().filter(|e| e.3).count();
+    println!(
+        "{batched} of {} events stored by atomic batches",
+        events.len()
+    );
+    if group_commit == "always" {
+        assert!(
+            batched > 0,
+            "no event was stored by an atomic batch: group commit never formed a batch"
+        );
+    }
     for (w, s) in seen.iter().enumerate() {
         for (request, event) in &s.acked {
             assert_eq!(

@@ -85,6 +85,9 @@ pub enum Part {
     /// 35,000 registrations through the `Batch` RPC, beside the raw append loops.
     Batch,
     AppendPostgres,
+    /// A 3-node cluster (R3 stream, `sync_interval: always`): group commit on and off beside
+    /// PostgreSQL and the raw publish loop, at concurrency 16 and 64.
+    Replicated,
     Catchup,
     Queries,
     Audit,
@@ -129,6 +132,7 @@ pub fn plan(args: &Args) -> Plan {
             Part::AppendEmbedded,
             Part::Batch,
             Part::AppendPostgres,
+            Part::Replicated,
             Part::Catchup,
             Part::Queries,
             Part::Audit,

@@ -8,6 +8,7 @@
 
 mod catchup;
 mod cli;
+mod cluster;
 mod gen;
 mod load;
 mod nats;
@@ -88,6 +89,9 @@ async fn bench(args: Args) -> Result<()> {
         }
     }
 
+    if plan.has(Part::Replicated) {
+        rows::replicated::append_replicated(&plan, &binary, &mut rows).await?;
+    }
     if plan.has(Part::AppendEmbedded) {
         rows::append::append_embedded(&plan, work.path(), &mut rows).await?;
     }

@@ -110,6 +110,25 @@ impl Server {
     }
 }
 
+impl Server {
+    /// CPU seconds nats-server has used so far (user + system), from /proc.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(&self.child.id().to_string())
+    }
+}
+
+/// CPU seconds (user + system) the process `pid` (or `self`) has used so far, from
+/// `/proc/PID/stat` (clock ticks of 1/100 s, as on every Linux this runs on).
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

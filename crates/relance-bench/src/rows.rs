@@ -8,4 +8,5 @@ pub mod catchup;
 pub mod import;
 pub mod postgres;
 pub mod queries;
+pub mod replicated;
 pub mod web;

@@ -35,8 +35,13 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::costs::Way;
 use crate::{headers, Inner};
 
-/// Most appends in one batch (the server's default limit is 1,000).
+/// Most appends in one batch of single commands gathered by the [`Committer`].
 pub(crate) const MAX_GROUP: usize = 256;
+
+/// Most messages in one atomic batch: nats-server's default limit
+/// (`jetstream { limits { batch { max_msgs: 1000 } } }`). A `Batch` call's appends leave in
+/// batches of up to this many.
+pub(crate) const MAX_BATCH_MESSAGES: usize = 1000;
 
 /// Groups being written at the same time by one process: while they are, the next appends
 /// gather.
@@ -184,6 +189,40 @@ impl Inner {
             let result = self.append(w.request).await;
             let _ = w.answer.send(result);
         }
+    }
+
+    /// The appends of one `Batch` call, in atomic batches of their own (up to
+    /// [`MAX_BATCH_MESSAGES`] each, written at the same time), not through the [`Committer`]'s
+    /// groups of [`MAX_GROUP`]: on a one-replica stream the server's staging of a batch costs
+    /// the same few syncs whatever its size, so a thousand appends pay it once. The first
+    /// append of each cooperative goes in a batch; later ones on the same cooperative follow
+    /// alone, in order, once every batch is written. Answered in the order given; a refused
+    /// batch answers each member alone, as any group.
+    pub(crate) async fn append_in_batches(
+        &self,
+        requests: Vec<AppendRequest>,
+        always: bool,
+    ) -> Vec<Result<Appended, LogError>> {
+        let (group, answers) = waiting(requests);
+        let mut firsts: Vec<Vec<Waiting>> = Vec::new();
+        let mut later = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(group.len());
+        for w in group {
+            if !seen.insert(w.request.cooperative_id.clone()) {
+                later.push(w);
+                continue;
+            }
+            match firsts.last_mut() {
+                Some(batch) if batch.len() < MAX_BATCH_MESSAGES => batch.push(w),
+                _ => firsts.push(vec![w]),
+            }
+        }
+        futures::future::join_all(firsts.into_iter().map(|b| self.commit_group(b, always))).await;
+        for w in later {
+            let result = self.append(w.request).await;
+            let _ = w.answer.send(result);
+        }
+        futures::future::join_all(answers.into_iter().map(answer_of)).await
     }
 
     /// Each append through the single path, at the same time.

@@ -153,13 +153,14 @@ impl EventLog for JetStreamLog {
         }
     }
 
-    /// With group commit, every request joins the waiting appends (and so the same batches);
-    /// else the publishes are pipelined.
+    /// With group commit, the requests leave in atomic batches of their own, up to the
+    /// server's limit each (see [`group`]); else the publishes are pipelined.
     async fn append_batch(&self, requests: Vec<AppendRequest>) -> Vec<Result<Appended, LogError>> {
         if self.grouping().is_none() {
             return self.inner.append_batch(requests).await;
         }
-        futures::future::join_all(requests.into_iter().map(|r| self.append(r))).await
+        let always = self.inner.config.group_commit == GroupCommit::Always;
+        self.inner.append_in_batches(requests, always).await
     }
 
     async fn read_cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {

@@ -63,41 +63,127 @@ async fn import_rate(node: &Running, tag: &str, n: u64) -> Result<f64> {
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// CPU time per event of this process (the in-process node and its client, or the raw
+/// publishers) and of nats-server while `f` ran, in microseconds, beside what `f` returned.
+async fn with_cpu<T, F>(
+    server: &nats::Server,
+    events: impl Fn(&T, f64) -> f64,
+    f: F,
+) -> Result<(T, Cpu)>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let (bench, nats, started) = (
+        nats::cpu_seconds("self"),
+        server.cpu_seconds(),
+        Instant::now(),
+    );
+    let out = f.await?;
+    let n = events(&out, started.elapsed().as_secs_f64()).max(1.0);
+    let per = |before: Option<f64>, after: Option<f64>| match (before, after) {
+        (Some(b), Some(a)) => (a - b) * 1e6 / n,
+        _ => f64::NAN,
+    };
+    let cpu = Cpu {
+        bench: per(bench, nats::cpu_seconds("self")),
+        nats: per(nats, server.cpu_seconds()),
+    };
+    Ok((out, cpu))
+}
+
+/// CPU microseconds per event: this process's and nats-server's.
+#[derive(Clone, Copy)]
+struct Cpu {
+    bench: f64,
+    nats: f64,
+}
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} µs relance+client, {:.0} µs nats-server",
+            self.bench, self.nats
+        )
+    }
+}
+
+/// The import through `Batch` on JetStream with group commit off (the default: publishes
+/// pipelined) and always (atomic batches of up to 1,000), beside the raw publish loop, with
+/// the CPU each spent per event; then the CLI import on the last node.
 pub async fn batch_jetstream(
     plan: &Plan,
     server: &nats::Server,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let (node, js, _) =
-        super::append::jetstream_node(server, relance_log_nats::GroupCommit::Always).await?;
+    use relance_log_nats::GroupCommit;
     let sync = server.sync;
-    let tag = format!("BJ{}", if sync == nats::Sync::Always { "a" } else { "d" });
+    let s = if sync == nats::Sync::Always { "a" } else { "d" };
+    let mut measured = Vec::new();
+    let mut last = None;
+    for (gc, label) in [(GroupCommit::Off, "off"), (GroupCommit::Always, "always")] {
+        let (node, js, _) = super::append::jetstream_node(server, gc).await?;
+        let tag = format!("BJ{s}{label}");
+        eprintln!(
+            "[batch jetstream, sync {}, group commit {label}] import of {IMPORT_COOPS}",
+            sync.label()
+        );
+        let (rate, cpu) = with_cpu(
+            server,
+            |_, _| IMPORT_COOPS as f64,
+            import_rate(&node, &tag, IMPORT_COOPS),
+        )
+        .await?;
+        eprintln!("  {}; CPU per event: {cpu}", fmt_rate(rate));
+        measured.push((label, rate, cpu));
+        if let Some((previous, _, _)) = last.replace((node, js, tag)) {
+            previous.stop().await?;
+        }
+    }
+    let Some((node, js, tag)) = last else {
+        bail!("no JetStream node");
+    };
     eprintln!(
-        "[batch jetstream, sync {}] import of {IMPORT_COOPS}",
+        "[batch jetstream, sync {}] raw publish c={BASELINE_C}",
         sync.label()
     );
-    let relance = import_rate(&node, &tag, IMPORT_COOPS).await?;
-    eprintln!("  {}; raw publish c={BASELINE_C}", fmt_rate(relance));
     let t = format!("{tag}raw");
-    let raw = load::run(BASELINE_C, plan.window, move |task, ctl, barrier| {
-        load::raw_nats_worker(js.clone(), t.clone(), task, ctl, barrier)
-    })
+    let (raw, raw_cpu) = with_cpu(
+        server,
+        |rate, secs| rate * secs,
+        load::run(BASELINE_C, plan.window, move |task, ctl, barrier| {
+            load::raw_nats_worker(js.clone(), t.clone(), task, ctl, barrier)
+        }),
+    )
     .await?;
-    eprintln!("  {}", fmt_rate(raw));
-    rows.push(
-        Row::rate(
-            format!(
-                "import {IMPORT_COOPS} registrations via Batch, JetStream (sync {})",
-                sync.label()
-            ),
-            relance,
-            "raw async-nats publish+ack c=64",
-            raw,
-        )
-        .note("1,000 a call, calls in sequence: decide each, publishes pipelined, acks awaited"),
+    eprintln!(
+        "  {}; CPU per event: {raw_cpu} (counted over warm-up and window)",
+        fmt_rate(raw)
     );
+    for (label, rate, cpu) in measured {
+        let how = if label == "off" {
+            "publishes pipelined, acks awaited"
+        } else {
+            "atomic batches of up to 1,000"
+        };
+        rows.push(
+            Row::rate(
+                format!(
+                    "import {IMPORT_COOPS} registrations via Batch, JetStream (sync {}, group commit {label})",
+                    sync.label()
+                ),
+                rate,
+                "raw async-nats publish+ack c=64",
+                raw,
+            )
+            .target("≥ 1×", Some(rate >= raw))
+            .note(format!(
+                "1,000 a call, calls in sequence: decide each, {how}; CPU per event: {cpu}; raw loop: {raw_cpu}"
+            )),
+        );
+    }
     let backend = format!("JetStream (sync {})", sync.label());
-    let batch_seconds = IMPORT_COOPS as f64 / relance;
+    let batch_seconds = IMPORT_COOPS as f64 / rows.last().and_then(|r| r.value).unwrap_or(1.0);
     let tag = format!("{tag}cli");
     super::import::cli_import_row(&node, &backend, &tag, IMPORT_COOPS, batch_seconds, rows).await?;
     node.stop().await?;
@@ -128,6 +214,7 @@ pub async fn batch_embedded(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Re
             "raw sled insert+flush c=64",
             raw,
         )
+        .target("≥ 1×", Some(relance >= raw))
         .note("1,000 a call, calls in sequence: decide each, one sled batch and one flush a call"),
     );
     let batch_seconds = IMPORT_COOPS as f64 / relance;

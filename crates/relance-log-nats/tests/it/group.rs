@@ -198,3 +198,73 @@ async fn an_older_server_appends_one_by_one() {
     assert_eq!(all.len(), 2);
     assert_eq!(batch_of(&plain(&server).await, 1).await, None);
 }
+
+/// A `Batch` call larger than the server's limit on one atomic batch (1,000 messages): its
+/// appends leave in batches of at most 1,000, in which one stale member makes the server
+/// refuse its whole batch; that batch's members are then answered one by one, so the stale one
+/// is a conflict and its 999 neighbours are stored, the other batch is committed as is, and a
+/// second append on a cooperative of the call follows it.
+#[tokio::test]
+async fn a_large_batch_call_leaves_in_batches_of_the_server_limit_and_one_refusal_sinks_nothing() {
+    let server = NatsServer::start(current_binary()).await;
+    let log = connect(JetStreamConfig {
+        group_commit: relance_log_nats::GroupCommit::Always,
+        ..JetStreamConfig::new(server.url())
+    })
+    .await;
+    log.append(request("REH-STALE", 0, "earlier"))
+        .await
+        .expect("REH-STALE at version 1");
+    let mut requests: Vec<_> = (0..1_200)
+        .map(|i| request(&format!("BIG-{i}"), 0, "r1"))
+        .collect();
+    requests.insert(500, request("REH-STALE", 0, "stale"));
+    requests.push(request("BIG-0", 1, "r2"));
+    let results = log.append_batch(requests).await;
+
+    assert_eq!(results.len(), 1_202, "one answer per request");
+    assert_eq!(
+        results[500],
+        Err(LogError::Conflict {
+            cooperative_id: coop("REH-STALE"),
+            expected: 0,
+            actual: 1
+        })
+    );
+    for (i, r) in results.iter().enumerate().filter(|(i, _)| *i != 500) {
+        let a = r.as_ref().unwrap_or_else(|e| panic!("entry {i}: {e}"));
+        assert!(!a.duplicate, "entry {i}");
+        assert_eq!(a.version, if i == 1_201 { 2 } else { 1 }, "entry {i}");
+    }
+    let stats = log.group_stats();
+    assert_eq!(
+        (stats.refused_batches, stats.batches, stats.batched_appends),
+        (1, 1, 201),
+        "the first 1,000 refused as a whole, the last 201 one batch: {stats:?}"
+    );
+    let js = plain(&server).await;
+    let last_batch = results[1_200].as_ref().expect("stored").position;
+    let id = batch_of(&js, last_batch).await;
+    assert!(id.is_some(), "the second batch was committed as a batch");
+    assert_eq!(
+        batch_of(&js, results[1].as_ref().expect("stored").position).await,
+        None
+    );
+    assert_eq!(log.last_position().await.expect("head"), 1 + 1_201);
+    let big0 = log.read_cooperative(&coop("BIG-0")).await.expect("read");
+    let ids: Vec<_> = big0.iter().map(|e| e.request_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2"]);
+
+    // Exactly the limit: one batch of 1,000.
+    let full: Vec<_> = (0..1_000)
+        .map(|i| request(&format!("FULL-{i}"), 0, "r1"))
+        .collect();
+    let results = log.append_batch(full).await;
+    assert!(results.iter().all(Result::is_ok), "all 1,000 stored");
+    let stats = log.group_stats();
+    assert_eq!(
+        (stats.batches, stats.batched_appends),
+        (2, 1_201),
+        "{stats:?}"
+    );
+}
