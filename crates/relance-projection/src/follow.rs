@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use relance_log::retry::Backoff;
-use relance_log::{EventLog, LogError};
+use relance_log::{EventLog, LogError, StoredEvent};
 use tokio::sync::watch;
 
 use crate::{join_failure, Poison, PreparedBatch, Projection, ProjectionError, MAX_BATCH};
@@ -85,24 +85,7 @@ pub async fn run(
                         }
                         chunk = stream.next() => {
                             let Some(chunk) = chunk else { break 'follow };
-                            let mut events = Vec::with_capacity(chunk.len());
-                            let mut failure = None;
-                            for item in chunk {
-                                match item {
-                                    Ok(event) => events.push(Ok(event)),
-                                    Err(LogError::Unreadable { position, cooperative_id, reason }) => {
-                                        events.push(Err(Poison {
-                                            position,
-                                            cooperative_id: cooperative_id.map(|c| c.as_str().to_owned()),
-                                            reason,
-                                        }));
-                                    }
-                                    Err(e) => {
-                                        failure = Some(e);
-                                        break;
-                                    }
-                                }
-                            }
+                            let (events, failure) = split(chunk);
                             if !events.is_empty() {
                                 // Decoding and hashing this batch overlaps the writing of
                                 // the previous one.
@@ -152,6 +135,31 @@ pub async fn run(
     finish_writing(&mut writing).await?;
     projection.flush().await?;
     Ok(())
+}
+
+/// What a follower delivered, as events and poison up to the first failure of the log itself
+/// (which is returned beside them).
+#[allow(clippy::type_complexity)]
+fn split(
+    chunk: Vec<Result<StoredEvent, LogError>>,
+) -> (Vec<Result<StoredEvent, Poison>>, Option<LogError>) {
+    let mut events = Vec::with_capacity(chunk.len());
+    for item in chunk {
+        match item {
+            Ok(event) => events.push(Ok(event)),
+            Err(LogError::Unreadable {
+                position,
+                cooperative_id,
+                reason,
+            }) => events.push(Err(Poison {
+                position,
+                cooperative_id: cooperative_id.map(|c| c.as_str().to_owned()),
+                reason,
+            })),
+            Err(e) => return (events, Some(e)),
+        }
+    }
+    (events, None)
 }
 
 /// Starts writing the `gathered` events (nothing when there are none).
