@@ -48,7 +48,7 @@ impl std::fmt::Display for Status {
 }
 
 /// A halt, open or closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct HaltPeriod {
     pub event_id: String,
     pub authority: String,
@@ -57,7 +57,7 @@ pub struct HaltPeriod {
     /// The whole legal basis when it says more than a reference (an instrument, a date). Left
     /// out otherwise, so a history of version-1 halts folds to the very same views (and digest)
     /// as before version 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub legal_basis: Option<LegalBasis>,
     pub since: Date,
     pub reason: String,
@@ -66,6 +66,32 @@ pub struct HaltPeriod {
     /// Resumption date, once resumed.
     pub until: Option<Date>,
     pub workers_back: Option<u32>,
+}
+
+/// As derived, except that an absent `legal_basis` is left out of human-readable forms (JSON:
+/// the views' digest) and written as `None` in compact ones, whose readers expect every field
+/// in order (the projection stores views with postcard).
+impl Serialize for HaltPeriod {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let skip_basis = self.legal_basis.is_none() && s.is_human_readable();
+        let mut st = s.serialize_struct("HaltPeriod", if skip_basis { 9 } else { 10 })?;
+        st.serialize_field("event_id", &self.event_id)?;
+        st.serialize_field("authority", &self.authority)?;
+        st.serialize_field("decision_ref", &self.decision_ref)?;
+        if skip_basis {
+            st.skip_field("legal_basis")?;
+        } else {
+            st.serialize_field("legal_basis", &self.legal_basis)?;
+        }
+        st.serialize_field("since", &self.since)?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("scope", &self.scope)?;
+        st.serialize_field("workers_affected", &self.workers_affected)?;
+        st.serialize_field("until", &self.until)?;
+        st.serialize_field("workers_back", &self.workers_back)?;
+        st.end()
+    }
 }
 
 /// One grant of support.

@@ -8,7 +8,8 @@ use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded
 use relance_log::StoredEvent;
 
 use crate::keys::{
-    decode_stored, index_entries, poison_key, quarantine_key, view_key, CHECKPOINT_KEY, SUMMARY_KEY,
+    decode_stored, encode_view, index_entries, poison_key, quarantine_key, view_key,
+    CHECKPOINT_KEY, SUMMARY_KEY,
 };
 use crate::quarantine::{chain_break, Poison, Quarantine};
 use crate::series::SeriesDelta;
@@ -371,7 +372,7 @@ fn write_views(
             }
         }
         if let Some(new) = new {
-            batch.insert(view_key(id.as_str()), serde_json::to_vec(new)?);
+            batch.insert(view_key(id.as_str()), encode_view(new)?);
         }
     }
     Ok(())

@@ -1,10 +1,10 @@
 //! Digests and chain heads of the views, each taken at exactly one checkpoint.
 
-use relance_domain::{ChainHead, CoopState};
+use relance_domain::ChainHead;
 use sha2::{Digest, Sha256};
 
 use crate::history::{self, Histories, LAYOUT_KEY};
-use crate::keys::{history_key, history_value};
+use crate::keys::{decode_view, history_key, history_value};
 use crate::{poisoned, Projection, ProjectionError};
 
 /// The head of every cooperative chain at one checkpoint.
@@ -32,7 +32,7 @@ impl Projection {
         let mut chains = Vec::new();
         for kv in self.tree.scan_prefix([b'v']) {
             let (_, v) = kv?;
-            let s: CoopState = serde_json::from_slice(&v)?;
+            let s = decode_view(&v)?;
             if self.quarantine(s.id.as_str())?.is_none() {
                 chains.push(ChainHead {
                     cooperative_id: s.id.to_string(),
@@ -82,7 +82,13 @@ impl Projection {
                 self.history_records_in_key_order(&mut add)?;
                 histories_done = true;
             }
-            add(&k, &v);
+            if k.first() == Some(&b'v') {
+                // Views are hashed as JSON, whatever encoding stores them, so the digest stays
+                // what it was when views were stored as JSON.
+                add(&k, &serde_json::to_vec(&decode_view(&v)?)?);
+            } else {
+                add(&k, &v);
+            }
         }
         if !histories_done {
             self.history_records_in_key_order(&mut add)?;
@@ -103,7 +109,7 @@ impl Projection {
         let checkpoint = self.checkpoint();
         for kv in self.tree.scan_prefix([b'v']) {
             let (_, v) = kv?;
-            let view: CoopState = serde_json::from_slice(&v)?;
+            let view = decode_view(&v)?;
             let events = match history::from_log(source.as_ref(), &view.id, checkpoint) {
                 Ok(events) => events,
                 // A quarantined cooperative's subject may hold a message the log cannot read;

@@ -1,7 +1,8 @@
 //! The sled key layout of the views, and the encoding of their history records.
 //!
 //! One sled tree, `views`, holds (keys are byte strings):
-//! - `v` + cooperative id → the cooperative's [`CoopState`] as JSON
+//! - `v` + cooperative id → the cooperative's [`CoopState`], encoded with postcard (compact,
+//!   fields in order; the digest hashes it as JSON, see `digest`)
 //! - `x` + index (`sector`|`status`|`commune`) + `0x00` + value + `0x00` + cooperative id → empty
 //! - `h` + cooperative id + `0x00` + version (u64 BE) → position (u64 BE) ‖ stored envelope bytes,
 //!   only in views that keep histories themselves (`Projection::open`); a node's views read
@@ -71,6 +72,16 @@ pub(crate) fn view_key(id: &str) -> Vec<u8> {
     k.push(b'v');
     k.extend_from_slice(id.as_bytes());
     k
+}
+
+/// A view as stored: postcard (a third of JSON's bytes, and cheaper to write).
+pub(crate) fn encode_view(state: &CoopState) -> Result<Vec<u8>, ProjectionError> {
+    postcard::to_allocvec(state).map_err(ProjectionError::ViewBytes)
+}
+
+/// A stored view, decoded.
+pub(crate) fn decode_view(bytes: &[u8]) -> Result<CoopState, ProjectionError> {
+    postcard::from_bytes(bytes).map_err(ProjectionError::ViewBytes)
 }
 
 /// One index entry: the cooperative `id` has `value` in `index`.

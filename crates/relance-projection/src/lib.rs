@@ -66,6 +66,8 @@ pub enum ProjectionError {
     Decode { position: u64, detail: String },
     #[error("stored view cannot be read: {0}")]
     View(#[from] serde_json::Error),
+    #[error("stored view cannot be read or written: {0}")]
+    ViewBytes(postcard::Error),
     #[error("event log: {0}")]
     Log(#[from] LogError),
     /// Views written in another layout than the one asked for; the message names the way out.

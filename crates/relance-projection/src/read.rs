@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use relance_domain::{timeline, CoopId, CoopState, Filter, HistoryItem, Recorded, Summary};
 
 use crate::history::{self, Histories};
-use crate::keys::{decode_history_value, history_prefix, index_key, index_prefix, view_key};
+use crate::keys::{
+    decode_history_value, decode_view, history_prefix, index_key, index_prefix, view_key,
+};
 use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
 
 /// One page of a list query.
@@ -50,7 +52,7 @@ impl Projection {
     /// One cooperative's view as stored.
     pub(crate) fn stored(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
         match self.tree.get(view_key(id))? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            Some(v) => Ok(Some(decode_view(&v)?)),
             None => Ok(None),
         }
     }
