@@ -311,3 +311,71 @@ async fn an_export_imported_into_an_empty_stream_gives_the_same_digest_and_rebui
         "{restored} vs {live}"
     );
 }
+
+/// On JetStream the views can be rebuilt into a fresh directory while the old ones keep
+/// serving (a rebuild reads the stream, not the serving node), then switched to by starting
+/// the projection on the new directory: it answers at once, with the old views' digest, and
+/// reads its histories from the stream (the views keep no copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_rebuilt_beside_a_serving_projection_are_switched_to_with_the_same_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = NatsServer::start(current_binary()).await;
+    let old = dir.path().join("old");
+    let new = dir.path().join("new");
+    let serving = RelanceProcess::serve(&["--nats", &nats.url(), "--data-dir", s(&old)]).await;
+    let last = record(&serving, 10).await;
+    serving
+        .queries()
+        .await
+        .summary(v1::SummaryRequest { min_position: last })
+        .await
+        .expect("caught up");
+    let (ok, live, err) = cli(&["--server", &serving.url(), "audit", "digest"], &[]);
+    assert!(ok, "{err}");
+    let digest = live.split_whitespace().nth(1).expect("digest").to_owned();
+
+    let (ok, out, err) = cli(
+        &[
+            "projection",
+            "rebuild",
+            "--data-dir",
+            s(&new),
+            "--nats",
+            &nats.url(),
+        ],
+        &[],
+    );
+    assert!(ok, "a rebuild beside the serving views: {out}{err}");
+    assert!(out.contains(&format!("digest {digest}")), "{out}");
+    let history = serving
+        .queries()
+        .await
+        .history(v1::HistoryRequest {
+            cooperative_id: "REH-0004".into(),
+            min_position: 0,
+        })
+        .await
+        .expect("the old views still serve")
+        .into_inner();
+    drop(serving);
+
+    let switched = RelanceProcess::serve(&["--nats", &nats.url(), "--data-dir", s(&new)]).await;
+    let (ok, status, err) = cli(&["--server", &switched.url(), "audit", "digest"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        status.contains(&digest) && status.contains(&format!("position {last}")),
+        "the switched views answer at once with the same digest: {status}"
+    );
+    let again = switched
+        .queries()
+        .await
+        .history(v1::HistoryRequest {
+            cooperative_id: "REH-0004".into(),
+            min_position: 0,
+        })
+        .await
+        .expect("history read from the stream")
+        .into_inner();
+    assert_eq!(again, history);
+    assert_eq!(again.events.len(), 2, "a registration and a halt");
+}
