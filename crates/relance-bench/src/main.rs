@@ -166,7 +166,7 @@ async fn read_side(
     );
     let projection_dir = work.join("projection");
     if plan.has(Part::Catchup) || plan.has(Part::Queries) || plan.has(Part::Web) {
-        rows::catchup::catchup_rows(plan, server, &projection_dir, rows).await?;
+        rows::catchup::catchup_rows(plan, server, &projection_dir, payload_bytes, rows).await?;
     }
     if plan.has(Part::Queries) {
         rows::queries::query_rows(plan, server, &projection_dir, rows).await?;

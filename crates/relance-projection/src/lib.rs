@@ -51,7 +51,7 @@ use history::{Histories, HISTORY_IN_LOG, LAYOUT_KEY};
 use keys::{CHECKPOINT_KEY, SUMMARY_KEY};
 
 /// sled's page cache for the views (its default, 1 GiB, dominated the projection's memory).
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const CACHE_BYTES: u64 = 40 * 1024 * 1024;
 /// Most events applied in one sled batch.
 pub const MAX_BATCH: usize = 2048;
 /// Most cooperative views kept decoded in memory (a province has a few thousand; the national

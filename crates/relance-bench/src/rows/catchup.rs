@@ -14,6 +14,7 @@ pub async fn catchup_rows(
     plan: &Plan,
     server: &nats::Server,
     dir: &Path,
+    payload_bytes: u64,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     eprintln!(
@@ -38,12 +39,41 @@ pub async fn catchup_rows(
             "raw ordered-consumer read",
             raw,
         );
-        let met = r.ratio.map(|x| x >= 0.5 && rate >= 150_000.0);
-        rows.push(r.target("≥ 0.5× and ≥ 150,000/s", met).note(format!(
-            "relance_projection::run following JetStream; {} cooperatives; views {} MB on disk",
+        // Issue "National scale for the read side": at least 0.6× the raw read at 1,000,000
+        // events; at 10,000,000, at least 0.5× and the whole rebuild under 4 minutes.
+        let national = plan.events >= 10_000_000;
+        let (target, met) = if national {
+            (
+                "≥ 0.5× and rebuilt in < 4 min",
+                r.ratio.map(|x| x >= 0.5 && rebuilt.seconds < 240.0),
+            )
+        } else {
+            ("≥ 0.6×", r.ratio.map(|x| x >= 0.6))
+        };
+        rows.push(r.target(target, met).note(format!(
+            "relance_projection::run following JetStream; {} cooperatives; rebuilt in {:.0} s; views {} MB on disk",
             plan.coops,
+            rebuilt.seconds,
             rebuilt.disk_bytes / 1_000_000
         )));
+        let per_event = rebuilt.disk_bytes as f64 / plan.events.max(1) as f64;
+        rows.push(Row {
+            row: format!("projection views on disk, {} events", plan.events),
+            value: Some(per_event),
+            shown: format!("{per_event:.0} B/event"),
+            baseline_name: "the events' payload in the stream".into(),
+            baseline: Some(payload_bytes as f64 / plan.events.max(1) as f64),
+            baseline_shown: format!(
+                "{:.0} B/event",
+                payload_bytes as f64 / plan.events.max(1) as f64
+            ),
+            unit: "B/event".into(),
+            ratio: (payload_bytes > 0).then(|| rebuilt.disk_bytes as f64 / payload_bytes as f64),
+            target: "< 100 B/event".into(),
+            met: Some(per_event < 100.0),
+            note: "sled's size on disk after the rebuild and a flush".into(),
+            detail: None,
+        });
         let peak = rebuilt.peak_hwm_kb as f64 / 1024.0;
         let base = rebuilt.start_hwm_kb as f64 / 1024.0;
         rows.push(Row {
