@@ -812,6 +812,37 @@ struct Sent {
     result: Result<v1::CommandReply, (Code, String)>,
 }
 
+impl Sent {
+    /// Command `n` of client task `t` on `coop` (a headcount, then a support grant, in turn)
+    /// with request id `{prefix}-{t}-{n}`, timed; no answer within 60 s fails the test.
+    async fn send(client: &mut Commands, coop: String, prefix: &str, t: usize, n: usize) -> Sent {
+        let request_id = format!("{prefix}-{t}-{n}");
+        let cmd = if n.is_multiple_of(2) {
+            Cmd::Headcount { members: n as u32 }
+        } else {
+            Cmd::Support {
+                centimes: (t * 10_000 + n) as i64,
+            }
+        };
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            send(client, &coop, &request_id, cmd),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{request_id}: no answer within 60 s"))
+        .map_err(|e| (e.code(), e.message().to_owned()));
+        Sent {
+            coop,
+            request_id,
+            cmd,
+            started,
+            answered: Instant::now(),
+            result,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_server_killed_and_restarted_while_commands_flow_loses_and_duplicates_nothing() {
     nats_server_killed_while_commands_flow(&[], 6, 6, false).await;
@@ -895,35 +926,13 @@ async fn nats_server_killed_while_commands_flow(
                     break;
                 }
                 let coop = coops[(t + n) % coop_count].clone();
-                let request_id = format!("flow-{t}-{n}");
-                let cmd = if n % 2 == 0 {
-                    Cmd::Headcount { members: n as u32 }
-                } else {
-                    Cmd::Support {
-                        centimes: (t * 10_000 + n) as i64,
-                    }
-                };
-                let started = Instant::now();
                 let mut client = clients[(t + n) % 2].clone();
-                let result = tokio::time::timeout(
-                    Duration::from_secs(60),
-                    send(&mut client, &coop, &request_id, cmd),
-                )
-                .await
-                .unwrap_or_else(|_| panic!("{request_id}: no answer within 60 s"))
-                .map_err(|e| (e.code(), e.message().to_owned()));
-                counts_tx.send_modify(|(acked, errors)| match result {
+                let one = Sent::send(&mut client, coop, "flow", t, n).await;
+                counts_tx.send_modify(|(acked, errors)| match one.result {
                     Ok(_) => *acked += 1,
                     Err(_) => *errors += 1,
                 });
-                sent.push(Sent {
-                    coop,
-                    request_id,
-                    cmd,
-                    started,
-                    answered: Instant::now(),
-                    result,
-                });
+                sent.push(one);
             }
             sent
         }));
@@ -1233,34 +1242,12 @@ async fn a_command_process_killed_while_batches_flow_loses_and_duplicates_nothin
             // Until the process dies under the task (its first error), bounded.
             for n in 0..MAX_PER_TASK {
                 let coop = coops[(t + n) % COOPS].clone();
-                let request_id = format!("kill-{t}-{n}");
-                let cmd = if n % 2 == 0 {
-                    Cmd::Headcount { members: n as u32 }
-                } else {
-                    Cmd::Support {
-                        centimes: (t * 10_000 + n) as i64,
-                    }
-                };
-                let started = Instant::now();
-                let result = tokio::time::timeout(
-                    Duration::from_secs(60),
-                    send(&mut client, &coop, &request_id, cmd),
-                )
-                .await
-                .unwrap_or_else(|_| panic!("{request_id}: no answer within 60 s"))
-                .map_err(|e| (e.code(), e.message().to_owned()));
-                let failed = result.is_err();
+                let one = Sent::send(&mut client, coop, "kill", t, n).await;
+                let failed = one.result.is_err();
                 if !failed {
                     acked_tx.send_modify(|n| *n += 1);
                 }
-                sent.push(Sent {
-                    coop,
-                    request_id,
-                    cmd,
-                    started,
-                    answered: Instant::now(),
-                    result,
-                });
+                sent.push(one);
                 if failed {
                     break;
                 }

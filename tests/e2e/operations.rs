@@ -312,6 +312,19 @@ async fn an_export_imported_into_an_empty_stream_gives_the_same_digest_and_rebui
     );
 }
 
+/// `id`'s history as `node` answers it.
+async fn history_of(node: &RelanceProcess, id: &str) -> v1::HistoryReply {
+    node.queries()
+        .await
+        .history(v1::HistoryRequest {
+            cooperative_id: id.into(),
+            min_position: 0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("history of {id}: {e}"))
+        .into_inner()
+}
+
 /// On JetStream the views can be rebuilt into a fresh directory while the old ones keep
 /// serving (a rebuild reads the stream, not the serving node), then switched to by starting
 /// the projection on the new directory: it answers at once, with the old views' digest, and
@@ -347,16 +360,7 @@ async fn views_rebuilt_beside_a_serving_projection_are_switched_to_with_the_same
     );
     assert!(ok, "a rebuild beside the serving views: {out}{err}");
     assert!(out.contains(&format!("digest {digest}")), "{out}");
-    let history = serving
-        .queries()
-        .await
-        .history(v1::HistoryRequest {
-            cooperative_id: "REH-0004".into(),
-            min_position: 0,
-        })
-        .await
-        .expect("the old views still serve")
-        .into_inner();
+    let history = history_of(&serving, "REH-0004").await;
     drop(serving);
 
     let switched = RelanceProcess::serve(&["--nats", &nats.url(), "--data-dir", s(&new)]).await;
@@ -366,16 +370,7 @@ async fn views_rebuilt_beside_a_serving_projection_are_switched_to_with_the_same
         status.contains(&digest) && status.contains(&format!("position {last}")),
         "the switched views answer at once with the same digest: {status}"
     );
-    let again = switched
-        .queries()
-        .await
-        .history(v1::HistoryRequest {
-            cooperative_id: "REH-0004".into(),
-            min_position: 0,
-        })
-        .await
-        .expect("history read from the stream")
-        .into_inner();
+    let again = history_of(&switched, "REH-0004").await;
     assert_eq!(again, history);
     assert_eq!(again.events.len(), 2, "a registration and a halt");
 }

@@ -1,12 +1,11 @@
 //! A 3-node nats-server cluster on loopback for the replicated (R3) rows, every node with
 //! `sync_interval: always` (the deploy configurations' setting).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 
 pub struct Cluster {
     children: Vec<Child>,
@@ -47,7 +46,7 @@ impl Cluster {
             );
             let path = dir.path().join(format!("n{}.conf", node + 1));
             std::fs::write(&path, config).context("writing a node's config")?;
-            children.push(spawn_ready(binary, &path)?);
+            children.push(crate::nats::spawn_ready(binary, &["-c", &path.to_string_lossy()])?.0);
         }
         let urls = clients
             .iter()
@@ -82,38 +81,6 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         bail!("the cluster's JetStream did not answer within 60 s")
-    }
-}
-
-/// Starts one node and waits until it says it is ready (30 s at most).
-fn spawn_ready(binary: &Path, config: &Path) -> Result<Child> {
-    let mut child = Command::new(binary)
-        .arg("-c")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            // Keep draining so the node never blocks on a full pipe.
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("Server is ready") => return Ok(child),
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                bail!("a cluster node did not become ready in 30 s");
-            }
-        }
     }
 }
 

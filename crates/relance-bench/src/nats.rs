@@ -53,52 +53,17 @@ impl Server {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
-        let mut child = Command::new(binary)
-            .arg("-c")
-            .arg(&conf_path)
-            .args(["-a", "127.0.0.1", "-p", "-1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Keep draining so the server never blocks on a full pipe.
-                    continue;
-                }
-            }
-        });
-        let mut port = None;
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                let _ = child.kill();
-                bail!("nats-server did not become ready in 30 s");
-            }
-            let line = match rx.recv_timeout(left) {
-                Ok(l) => l,
-                Err(_) => {
-                    let _ = child.kill();
-                    bail!("nats-server exited or stalled before being ready");
-                }
-            };
-            if let Some((_, addr)) = line.split_once("Listening for client connections on ") {
-                port = addr
-                    .trim()
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse::<u16>().ok());
-            }
-            if line.contains("Server is ready") {
-                break;
-            }
-        }
+        let (child, port) = spawn_ready(
+            binary,
+            &[
+                "-c",
+                &conf_path.to_string_lossy(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                "-1",
+            ],
+        )?;
         let port = port.ok_or_else(|| anyhow!("nats-server did not say its port"))?;
         Ok(Self {
             child,
@@ -133,5 +98,47 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Starts `binary` (a nats-server) with `args` and waits, 30 s at most, until it says it is
+/// ready; returns it with the client port it said it listens on, if it said one.
+pub fn spawn_ready(binary: &Path, args: &[&str]) -> Result<(Child, Option<u16>)> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Keep draining so the server never blocks on a full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    let mut port = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            bail!(
+                "{} exited, stalled or was not ready in 30 s",
+                binary.display()
+            );
+        };
+        if let Some((_, addr)) = line.split_once("Listening for client connections on ") {
+            port = addr
+                .trim()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok());
+        }
+        if line.contains("Server is ready") {
+            return Ok((child, port));
+        }
     }
 }

@@ -110,24 +110,23 @@ impl Projection {
         for kv in self.tree.scan_prefix([b'v']) {
             let (_, v) = kv?;
             let view = decode_view(&v)?;
-            let events = match history::from_log(source.as_ref(), &view.id, checkpoint) {
-                Ok(events) => events,
-                // A quarantined cooperative's subject may hold a message the log cannot read;
-                // its digest cannot equal a replay's anyway (docs/audit.md).
-                Err(e) if self.quarantine(view.id.as_str())?.is_some() => {
-                    tracing::warn!(cooperative = %view.id, error = %e,
+            let events =
+                match history::from_log(source.as_ref(), &view.id, checkpoint, view.version) {
+                    Ok(events) => events,
+                    // A quarantined cooperative's subject may hold a message the log cannot read;
+                    // its digest cannot equal a replay's anyway (docs/audit.md).
+                    Err(e) if self.quarantine(view.id.as_str())?.is_some() => {
+                        tracing::warn!(cooperative = %view.id, error = %e,
                         "the history of a quarantined cooperative is left out of the digest");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            for (rec, payload) in events {
-                if rec.envelope.version > view.version {
-                    break;
-                }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            // The log's own version and position: the bytes are hashed, not decoded.
+            for e in events {
                 add(
-                    &history_key(view.id.as_str(), rec.envelope.version),
-                    &history_value(rec.position, &payload),
+                    &history_key(view.id.as_str(), e.version),
+                    &history_value(e.position, &e.payload),
                 );
             }
         }

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use relance_domain::{CoopId, Recorded};
-use relance_log::{EventLog, LogError};
+use relance_log::{EventLog, LogError, StoredEvent};
 
 use crate::keys::{decode_stored, history_key, history_value};
 use crate::ProjectionError;
@@ -21,7 +21,7 @@ use crate::ProjectionError;
 /// projection's blocking threads (applying a batch, answering a query off the async runtime).
 pub trait HistorySource: Send + Sync {
     /// Every stored event of `id`, in version order (the log's own read).
-    fn cooperative(&self, id: &CoopId) -> Result<Vec<relance_log::StoredEvent>, LogError>;
+    fn cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError>;
 }
 
 /// An [`EventLog`] read from blocking threads, on the runtime it was opened on.
@@ -44,7 +44,7 @@ impl LogHistory {
 }
 
 impl HistorySource for LogHistory {
-    fn cooperative(&self, id: &CoopId) -> Result<Vec<relance_log::StoredEvent>, LogError> {
+    fn cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
         let read = self.log.read_cooperative(id);
         match tokio::runtime::Handle::try_current() {
             // On a worker thread of a multi-threaded runtime: let the runtime move its other
@@ -84,20 +84,23 @@ impl Histories {
     }
 }
 
-/// The stored events of `id` the log holds at or below `checkpoint`, decoded: the history the
-/// views were folded from.
+/// The stored events of `id` the log holds at or below position `checkpoint` and version
+/// `version`: the history the views were folded from, as the log stores it.
 pub(crate) fn from_log(
     source: &dyn HistorySource,
     id: &CoopId,
     checkpoint: u64,
-) -> Result<Vec<(Recorded, Vec<u8>)>, ProjectionError> {
-    let mut out = Vec::new();
-    for e in source.cooperative(id)? {
-        if e.position > checkpoint {
-            break;
-        }
-        let rec = decode_stored(e.position, &e.payload)?;
-        out.push((rec, e.payload));
-    }
-    Ok(out)
+    version: u64,
+) -> Result<Vec<StoredEvent>, ProjectionError> {
+    let mut events = source.cooperative(id)?;
+    events.retain(|e| e.position <= checkpoint && e.version <= version);
+    Ok(events)
+}
+
+/// Stored events, decoded.
+pub(crate) fn decoded(events: Vec<StoredEvent>) -> Result<Vec<Recorded>, ProjectionError> {
+    events
+        .iter()
+        .map(|e| decode_stored(e.position, &e.payload))
+        .collect()
 }

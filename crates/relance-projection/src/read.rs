@@ -200,11 +200,12 @@ impl Projection {
                 let Some(view) = self.get(id)? else {
                     return Ok(Vec::new());
                 };
-                Ok(history::from_log(source.as_ref(), &coop, checkpoint)?
-                    .into_iter()
-                    .map(|(rec, _)| rec)
-                    .take_while(|rec| rec.envelope.version <= view.version)
-                    .collect())
+                history::decoded(history::from_log(
+                    source.as_ref(),
+                    &coop,
+                    checkpoint,
+                    view.version,
+                )?)
             }
         }
     }
@@ -226,10 +227,9 @@ impl Projection {
     ) -> Result<Vec<Recorded>, ProjectionError> {
         match &self.histories {
             Histories::InViews => self.history_in_views(id.as_str()),
-            Histories::InLog(source) => Ok(history::from_log(source.as_ref(), id, position)?
-                .into_iter()
-                .map(|(rec, _)| rec)
-                .collect()),
+            Histories::InLog(source) => {
+                history::decoded(history::from_log(source.as_ref(), id, position, u64::MAX)?)
+            }
         }
     }
 

@@ -56,19 +56,20 @@ pub async fn catchup_rows(
             rebuilt.seconds,
             rebuilt.disk_bytes / 1_000_000
         )));
-        let per_event = rebuilt.disk_bytes as f64 / plan.events.max(1) as f64;
+        let events = plan.events.max(1) as f64;
+        let (per_event, payload) = (
+            rebuilt.disk_bytes as f64 / events,
+            payload_bytes as f64 / events,
+        );
         rows.push(Row {
             row: format!("projection views on disk, {} events", plan.events),
             value: Some(per_event),
             shown: format!("{per_event:.0} B/event"),
             baseline_name: "the events' payload in the stream".into(),
-            baseline: Some(payload_bytes as f64 / plan.events.max(1) as f64),
-            baseline_shown: format!(
-                "{:.0} B/event",
-                payload_bytes as f64 / plan.events.max(1) as f64
-            ),
+            baseline: Some(payload),
+            baseline_shown: format!("{payload:.0} B/event"),
             unit: "B/event".into(),
-            ratio: (payload_bytes > 0).then(|| rebuilt.disk_bytes as f64 / payload_bytes as f64),
+            ratio: (payload_bytes > 0).then(|| per_event / payload),
             target: "< 100 B/event".into(),
             met: Some(per_event < 100.0),
             note: "sled's size on disk after the rebuild and a flush".into(),

@@ -72,6 +72,17 @@ fn assert_same_answers(
     positions: &[u64],
     dates: &[Date],
 ) -> Result<(), TestCaseError> {
+    let points: Vec<AsOf> = positions
+        .iter()
+        .map(|&p| AsOf {
+            position: Some(p),
+            ..AsOf::default()
+        })
+        .chain(dates.iter().map(|&d| AsOf {
+            business_date: Some(d),
+            ..AsOf::default()
+        }))
+        .collect();
     for id in RANDOM_COOPS
         .iter()
         .chain(["REH-0001", "REH-0002", "REH-0003", "NONE-1"].iter())
@@ -82,30 +93,13 @@ fn assert_same_answers(
             "history of {}",
             id
         );
-        for &position in positions {
-            let at = AsOf {
-                position: Some(position),
-                ..AsOf::default()
-            };
+        for at in &points {
             prop_assert_eq!(
-                kept.state_at(id, &at).expect("state kept"),
-                read.state_at(id, &at).expect("state from the log"),
-                "state of {} at {}",
+                kept.state_at(id, at).expect("state kept"),
+                read.state_at(id, at).expect("state from the log"),
+                "state of {} at {:?}",
                 id,
-                position
-            );
-        }
-        for &date in dates {
-            let at = AsOf {
-                business_date: Some(date),
-                ..AsOf::default()
-            };
-            prop_assert_eq!(
-                kept.state_at(id, &at).expect("state kept"),
-                read.state_at(id, &at).expect("state from the log"),
-                "state of {} on {}",
-                id,
-                date
+                at
             );
         }
     }
