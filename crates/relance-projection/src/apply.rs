@@ -1,5 +1,5 @@
 //! Applying events: decoding and hashing them off the writing thread, then writing each batch
-//! of views, indexes, summary, history and checkpoint in one sled batch.
+//! of views, indexes, summary, history, summary snapshot and checkpoint in one sled batch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -13,6 +13,7 @@ use crate::keys::{
 };
 use crate::quarantine::{chain_break, Poison, Quarantine};
 use crate::series::SeriesDelta;
+use crate::snapshot::Applied;
 use crate::{poisoned, Projection, ProjectionError, STATE_CACHE_ENTRIES};
 
 /// An event decoded and hashed, ready to be applied (see [`Projection::prepare`]).
@@ -159,6 +160,7 @@ impl Projection {
         let mut series = SeriesDelta::default();
         let mut batch = sled::Batch::default();
         let mut poison = 0;
+        let mut applied = Applied::default();
         for item in items {
             let prepared = match item {
                 Item::Event(prepared) => prepared,
@@ -220,6 +222,7 @@ impl Projection {
             };
             after.insert(id.clone(), next);
             self.histories.record(&mut batch, rec, &prepared.payload);
+            applied.saw(rec);
         }
         write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
         for s in after.values().flatten() {
@@ -227,6 +230,8 @@ impl Projection {
         }
         series.write(&self.tree, &mut batch)?;
         batch.insert(SUMMARY_KEY, serde_json::to_vec(&summary)?);
+        let lost = pending.keys().any(|id| matches!(after.get(id), Some(None)));
+        let tracking = self.track(&mut batch, &applied, lost, last_position, &summary)?;
         let mut merkle = self
             .merkle
             .lock()
@@ -235,6 +240,7 @@ impl Projection {
         crate::merkle::extend(&mut merkle, &leaves, &self.tree, &mut batch)?;
         batch.insert(CHECKPOINT_KEY, &last_position.to_be_bytes()[..]);
         self.tree.apply_batch(batch)?;
+        self.keep_tracking(tracking)?;
         *self.merkle.lock().map_err(|_| poisoned("Merkle tree"))? = merkle;
         self.remember(after, newly_quarantined)?;
         self.poison_count

@@ -58,7 +58,8 @@ impl Projection {
     }
 
     /// SHA-256 over every key and value of the views in key order (lengths prefixed), hex.
-    /// The Merkle tree's keys and the layout mark are left out: the digest is the views'.
+    /// The Merkle tree's keys, the layout mark and the summary snapshots are left out: the
+    /// digest is the views'.
     ///
     /// Views that read histories from the log hash the history records they would hold (`h`
     /// keys, see `keys`), read from the log in their key order, so the digest is the same
@@ -75,7 +76,10 @@ impl Projection {
         let mut histories_done = !matches!(self.histories, Histories::InLog(_));
         for kv in self.tree.iter() {
             let (k, v) = kv?;
-            if crate::merkle::is_tree_key(&k) || k.as_ref() == LAYOUT_KEY {
+            if crate::merkle::is_tree_key(&k)
+                || k.as_ref() == LAYOUT_KEY
+                || crate::snapshot::is_snapshot_key(&k)
+            {
                 continue;
             }
             if !histories_done && k.as_ref() > HISTORY_KEYS_END {

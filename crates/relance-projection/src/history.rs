@@ -17,12 +17,20 @@ use relance_log::{EventLog, LogError, StoredEvent};
 use crate::keys::{decode_stored, history_key, history_value};
 use crate::ProjectionError;
 
-/// Reads one cooperative's stored events from the log, in version order. Called from the
-/// projection's blocking threads (applying a batch, answering a query off the async runtime).
+/// Reads stored events from the log: one cooperative's in version order, or a range of
+/// positions. Called from the projection's blocking threads (applying a batch, answering a
+/// query off the async runtime).
 pub trait HistorySource: Send + Sync {
     /// Every stored event of `id`, in version order (the log's own read).
     fn cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError>;
+
+    /// Every stored event at positions `from..=to`, in position order (SummaryAt reads what
+    /// follows a summary snapshot this way, see `snapshot`).
+    fn range(&self, from: u64, to: u64) -> Result<Vec<StoredEvent>, LogError>;
 }
+
+/// Events read at a time by [`LogHistory::range`].
+const RANGE_PAGE: usize = 1024;
 
 /// An [`EventLog`] read from blocking threads, on the runtime it was opened on.
 pub struct LogHistory {
@@ -41,11 +49,9 @@ impl LogHistory {
             runtime: tokio::runtime::Handle::current(),
         }
     }
-}
 
-impl HistorySource for LogHistory {
-    fn cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
-        let read = self.log.read_cooperative(id);
+    /// Waits for `read` on the log's runtime, from a blocking thread or a runtime worker.
+    fn wait<T>(&self, read: impl std::future::Future<Output = T>) -> T {
         match tokio::runtime::Handle::try_current() {
             // On a worker thread of a multi-threaded runtime: let the runtime move its other
             // tasks away while this one waits.
@@ -55,6 +61,29 @@ impl HistorySource for LogHistory {
             // A blocking thread, or a thread of no runtime.
             _ => self.runtime.block_on(read),
         }
+    }
+}
+
+impl HistorySource for LogHistory {
+    fn cooperative(&self, id: &CoopId) -> Result<Vec<StoredEvent>, LogError> {
+        self.wait(self.log.read_cooperative(id))
+    }
+
+    fn range(&self, from: u64, to: u64) -> Result<Vec<StoredEvent>, LogError> {
+        let mut events = Vec::new();
+        let mut next = from;
+        while next <= to {
+            let page = self.wait(self.log.read_from(next, RANGE_PAGE))?;
+            let Some(last) = page.last().map(|e| e.position) else {
+                break;
+            };
+            events.extend(page.into_iter().filter(|e| e.position <= to));
+            if last >= to {
+                break;
+            }
+            next = last + 1;
+        }
+        Ok(events)
     }
 }
 

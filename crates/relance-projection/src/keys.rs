@@ -17,6 +17,11 @@
 //! - `m:tree` → the Merkle tree's compact state (size and peaks)
 //! - `m:checkpoint` → position (u64 BE) of the last applied event
 //! - `m:summary` → the province [`Summary`](relance_domain::Summary) as JSON
+//! - `s` + position (u64 BE) → a summary snapshot's mark, postcard: the last event it counts,
+//!   the latest recording time of those, the earliest of those since the previous snapshot
+//! - `S` + position (u64 BE) → the province summary at that position, postcard
+//! - `m:snapshots` → the running totals since the last snapshot, postcard (`s`, `S` and
+//!   `m:snapshots` only in views over the log, and not in the digest: `snapshot` module)
 
 use relance_domain::{CoopState, Date, Recorded};
 

@@ -8,7 +8,8 @@
 //!
 //! Modules: `keys` (key layout), `history` (histories read from the log, or kept), `apply` (prepare and apply batches), `quarantine` (broken
 //! chains), `read` (get, list, summary, history), `time_travel` (state and summary at a past
-//! point), `series` (counters per business day), `digest` (digest and chain heads), `follow`
+//! point), `snapshot` (the summary snapshots SummaryAt starts from), `series` (counters per
+//! business day), `digest` (digest and chain heads), `follow`
 //! (the [`run`] loop), `merkle` (the transparency log's Merkle tree over every event, its proofs).
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,7 @@ mod merkle;
 mod quarantine;
 mod read;
 mod series;
+mod snapshot;
 mod time_travel;
 
 pub use apply::{Prepared, PreparedBatch};
@@ -45,6 +47,7 @@ pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
 pub use relance_domain::{Bucket, SeriesPoint};
 pub use relance_domain::{Consistency, Inclusion, TreeHead};
 pub use series::MAX_BUCKETS;
+pub use snapshot::SNAPSHOT_EVERY;
 pub use time_travel::SummaryAt;
 
 use history::{Histories, HISTORY_IN_LOG, LAYOUT_KEY};
@@ -68,6 +71,8 @@ pub enum ProjectionError {
     View(#[from] serde_json::Error),
     #[error("stored view cannot be read or written: {0}")]
     ViewBytes(postcard::Error),
+    #[error("summary snapshot cannot be read or written: {0}")]
+    Snapshot(postcard::Error),
     #[error("event log: {0}")]
     Log(#[from] LogError),
     /// Views written in another layout than the one asked for; the message names the way out.
@@ -105,6 +110,8 @@ pub struct Projection {
     poison_count: AtomicU64,
     /// Where histories are kept or read (`history` module).
     histories: Histories,
+    /// Summary snapshots for SummaryAt (`snapshot` module), changed under `apply_lock`.
+    snapshots: Mutex<snapshot::Snapshots>,
 }
 
 impl Projection {
@@ -136,6 +143,8 @@ impl Projection {
             Some(v) => serde_json::from_slice(&v)?,
             None => Summary::default(),
         };
+        let in_log = matches!(histories, Histories::InLog(_));
+        let snapshots = Mutex::new(snapshot::Snapshots::load(&tree, in_log, checkpoint)?);
         let (checkpoint, _) = watch::channel(checkpoint);
         let merkle = Mutex::new(merkle::load(&tree)?);
         let mut quarantined = HashSet::new();
@@ -158,6 +167,7 @@ impl Projection {
             quarantined: Mutex::new(quarantined),
             merkle,
             histories,
+            snapshots,
         }))
     }
 

@@ -21,6 +21,8 @@ impl Projection {
     }
 
     /// The province summary as known at `as_of`, and the position of the last event it counts.
+    /// Views over the log start from a summary snapshot when one serves (`snapshot` module)
+    /// and otherwise fold every cooperative's history, as views keeping histories do.
     pub fn summary_at(&self, as_of: &AsOf) -> Result<SummaryAt, ProjectionError> {
         let mut at = SummaryAt {
             summary: Summary::default(),
@@ -40,7 +42,10 @@ impl Projection {
                 }
                 at.count(as_of, &history);
             }
-            Histories::InLog(_) => {
+            Histories::InLog(source) => {
+                if let Some(answer) = self.summary_from_snapshot(source.as_ref(), as_of)? {
+                    return Ok(answer);
+                }
                 for kv in self.tree.scan_prefix([b'v']) {
                     let (k, _) = kv?;
                     let id = String::from_utf8_lossy(&k[1..]).into_owned();
@@ -54,7 +59,7 @@ impl Projection {
 
 impl SummaryAt {
     /// Adds what one cooperative's `history` says at `as_of`.
-    fn count(&mut self, as_of: &AsOf, history: &[Recorded]) {
+    pub(crate) fn count(&mut self, as_of: &AsOf, history: &[Recorded]) {
         let known: Vec<&Recorded> = history.iter().filter(|r| as_of.includes(r)).collect();
         self.position = known
             .iter()

@@ -1,6 +1,6 @@
 //! Integration tests of the projection: batching and restarts, replay from the log, the
 //! province summary, list queries, histories with retractions, chain heads and digests at a
-//! checkpoint, and the `run` task.
+//! checkpoint, summary snapshots for SummaryAt, and the `run` task.
 //!
 //! Histories are built as the command service builds them (`stream.rs`): `decide` against
 //! each cooperative's aggregate, then `encode_envelope` into the `StoredEvent`s the log
@@ -16,6 +16,7 @@ mod over_log;
 mod poison;
 mod replay;
 mod series;
+mod snapshots;
 mod stream;
 mod summary;
 

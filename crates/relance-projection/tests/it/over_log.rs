@@ -40,6 +40,10 @@ impl OverLog {
         };
         let projection = Projection::open_over_log(dir.path().join("views"), history)
             .expect("open views over the log");
+        // Summary snapshots every few events, so SummaryAt starts from them.
+        projection
+            .set_snapshot_every(5)
+            .expect("set the snapshot interval");
         Self {
             runtime,
             log,

@@ -55,11 +55,22 @@ pub fn partner(org: &str) -> Actor {
 pub struct HistoryBuilder {
     aggregates: BTreeMap<String, Aggregate>,
     events: Vec<StoredEvent>,
+    /// Added in turn to the recording times, which then no longer grow with the position
+    /// (the clocks of command processes differ).
+    skew_ms: Vec<i64>,
 }
 
 impl HistoryBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A builder whose event at position `p` is recorded `skew_ms[p % len]` off the minute.
+    pub fn skewed(skew_ms: Vec<i64>) -> Self {
+        Self {
+            skew_ms,
+            ..Self::default()
+        }
     }
 
     /// Decides `cmd` for `coop` as `actor`. When accepted, the event becomes the next one of
@@ -78,7 +89,13 @@ impl HistoryBuilder {
             event_id: format!("evt-{position:05}"),
             request_id: format!("req-{position:05}"),
             correlation_id: format!("corr-{coop}"),
-            recorded_at_ms: RECORDED_FROM_MS + position as i64 * 60_000,
+            recorded_at_ms: RECORDED_FROM_MS
+                + position as i64 * 60_000
+                + self
+                    .skew_ms
+                    .get(position as usize % self.skew_ms.len().max(1))
+                    .copied()
+                    .unwrap_or(0),
             actor: actor.clone(),
             expected_version: Some(aggregate.version()),
         };
@@ -490,7 +507,11 @@ pub fn op() -> impl Strategy<Value = Op> {
 /// Decides every op in turn; rejected commands are skipped, as the command service would.
 /// A cooperative's first op registers it.
 pub fn random_history(ops: &[Op]) -> HistoryBuilder {
-    let mut builder = HistoryBuilder::new();
+    random_history_from(HistoryBuilder::new(), ops)
+}
+
+/// Like [`random_history`], recorded by `builder` (a [skewed](HistoryBuilder::skewed) one).
+pub fn random_history_from(mut builder: HistoryBuilder, ops: &[Op]) -> HistoryBuilder {
     for op in ops {
         let coop = RANDOM_COOPS[op.coop];
         let (actor, cmd) = random_command(&builder, coop, *op);
