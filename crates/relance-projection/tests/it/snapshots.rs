@@ -3,13 +3,14 @@
 //! fold's at any position and any recording time, with recording times that do not grow with
 //! the position, retractions of events before a snapshot, and views that kept no snapshot.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use relance_domain::{AsOf, Recorded, SupportKind};
-use relance_log::{EventLog, StoredEvent};
+use relance_domain::{AsOf, CoopId, Recorded, SupportKind};
+use relance_log::{AppendRequest, EventLog, StoredEvent};
 use relance_log_sled::SledLog;
 use relance_projection::{LogHistory, Projection, SummaryAt};
 
@@ -17,7 +18,7 @@ use crate::stream::{
     grant, op, partner, prefecture, random_history_from, realistic, register, retract,
     HistoryBuilder, BENGUERIR, INDH, SKHOUR,
 };
-use crate::{append_to_log, expected_states, expected_summary, Views};
+use crate::{expected_states, expected_summary, Views};
 
 /// An embedded log holding `events`, and the directory of views over it.
 struct Node {
@@ -35,7 +36,7 @@ impl Node {
             .expect("a runtime");
         let dir = tempfile::tempdir().expect("temporary directory");
         let log = Arc::new(SledLog::open(dir.path().join("log")).expect("open the embedded log"));
-        runtime.block_on(append_to_log(log.as_ref(), events));
+        runtime.block_on(append_all(log.as_ref(), events));
         Self { runtime, log, dir }
     }
 
@@ -90,6 +91,27 @@ impl Node {
         }
         db.flush().expect("flush");
         marks
+    }
+}
+
+/// Appends `events` to `log` in turn, each at its cooperative's next version (whatever its
+/// payload says).
+async fn append_all(log: &dyn EventLog, events: &[StoredEvent]) {
+    let mut versions: HashMap<CoopId, u64> = HashMap::new();
+    for e in events {
+        let version = versions.entry(e.cooperative_id.clone()).or_default();
+        log.append(AppendRequest {
+            cooperative_id: e.cooperative_id.clone(),
+            expected_version: *version,
+            request_id: e.request_id.clone(),
+            event_id: e.event_id.clone(),
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            payload: e.payload.clone(),
+        })
+        .await
+        .expect("append to the log");
+        *version += 1;
     }
 }
 
@@ -328,4 +350,60 @@ fn views_without_snapshots_still_answer_and_write_none() {
         );
     }
     assert_eq!(node.remove_snapshots(), 0, "no snapshot written");
+}
+
+/// A log with poison (bytes that are no envelope under a cooperative, which quarantine it and
+/// leave its later events unapplied; an envelope stored under another cooperative): SummaryAt
+/// from snapshots is what views without snapshots answer by folding every history.
+#[test]
+fn poison_and_quarantine_after_snapshots_answer_as_the_full_fold() {
+    let events = realistic().builder.into_events();
+    let half = events.len() / 2;
+    let mut log = events.clone();
+    let poison = |coop: &str, n: u32, payload: Vec<u8>| StoredEvent {
+        cooperative_id: CoopId::parse(coop).expect("valid id"),
+        event_id: format!("poison-{n}"),
+        request_id: format!("poison-request-{n}"),
+        payload,
+        ..events[0].clone()
+    };
+    log.insert(half, poison("REH-0002", 1, vec![0xff, 0xff, 0x01]));
+    log.push(poison("ZZZ-8", 2, events[0].payload.clone()));
+    let from_snapshots = Node::new(&log);
+    let folded = Node::new(&log);
+    let with = from_snapshots.open(3);
+    from_snapshots.follow(&with, 2, u64::MAX);
+    {
+        let views = folded.open(3);
+        folded.follow(&views, 2, u64::MAX);
+    }
+    assert!(folded.remove_snapshots() > 0, "snapshots were written");
+    let without = folded.open(3);
+    assert!(
+        with.quarantine("REH-0002").expect("read").is_some(),
+        "REH-0002 is quarantined"
+    );
+    let last = with.checkpoint();
+    assert_eq!(last, log.len() as u64);
+    let mut points: Vec<AsOf> = (0..=last + 1)
+        .map(|p| AsOf {
+            position: Some(p),
+            ..AsOf::default()
+        })
+        .collect();
+    points.extend(recording_times(&events).into_iter().map(|t| AsOf {
+        recorded_at_ms: Some(t),
+        ..AsOf::default()
+    }));
+    for at in &points {
+        assert_eq!(
+            with.summary_at(at).expect("summary from snapshots"),
+            without.summary_at(at).expect("summary folded"),
+            "at {at:?}"
+        );
+    }
+    assert_eq!(
+        with.digest().expect("digest"),
+        without.digest().expect("digest")
+    );
 }
