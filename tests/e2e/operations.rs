@@ -374,3 +374,152 @@ async fn views_rebuilt_beside_a_serving_projection_are_switched_to_with_the_same
     assert_eq!(again, history);
     assert_eq!(again.events.len(), 2, "a registration and a halt");
 }
+
+/// Asks queries of `node` until `stop` is set; the number answered and every failure.
+async fn ask_until(
+    node: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (usize, Vec<String>) {
+    let channel = tonic::transport::Channel::from_shared(node)
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut q = v1::cooperative_queries_client::CooperativeQueriesClient::new(channel);
+    let (mut answered, mut failures) = (0, Vec::new());
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let get = q
+            .get(v1::GetRequest {
+                cooperative_id: "REH-0002".into(),
+                min_position: 0,
+            })
+            .await;
+        let summary = q.summary(v1::SummaryRequest { min_position: 0 }).await;
+        for r in [get.map(|_| ()), summary.map(|_| ())] {
+            match r {
+                Ok(()) => answered += 1,
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+    }
+    (answered, failures)
+}
+
+/// The digest `node` reports, and the position it is at.
+fn digest_of(node: &RelanceProcess) -> String {
+    let (ok, out, err) = cli(&["--server", &node.url(), "audit", "digest"], &[]);
+    assert!(ok, "{err}");
+    out
+}
+
+/// `relance projection rebuild --live`: the node rebuilds its views beside the served ones
+/// while queries keep being answered, switches to them (the same digest and histories), keeps
+/// following the log on them, reports the rebuild in status and metrics, removes the old views
+/// and serves the rebuilt ones after a restart.
+async fn a_live_rebuild_switches_without_a_failed_query(nats: Option<&NatsServer>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("node");
+    let metrics = relance_tests::ports::free_addr();
+    let mut args = vec!["--data-dir", s(&data), "--metrics"];
+    let metrics_at = metrics.to_string();
+    args.push(&metrics_at);
+    let url = nats.map(NatsServer::url);
+    if let Some(u) = &url {
+        args.extend(["--nats", u]);
+    }
+    let node = RelanceProcess::serve(&args).await;
+    let last = record(&node, 60).await;
+    let before = digest_of(&node);
+    assert!(before.contains(&format!("position {last}")), "{before}");
+    let history = history_of(&node, "REH-0004").await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asking = tokio::spawn(ask_until(node.url(), stop.clone()));
+    let (ok, out, err) = cli(
+        &["--server", &node.url(), "projection", "rebuild", "--live"],
+        &[],
+    );
+    assert!(ok, "the live rebuild: {out}{err}");
+    assert!(
+        out.contains(&format!("switched to the rebuilt views at position {last}")),
+        "{out}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (answered, failures) = asking.await.expect("queries");
+    assert!(
+        failures.is_empty(),
+        "queries failed across the switch: {failures:?}"
+    );
+    assert!(answered > 0);
+    assert_eq!(
+        digest_of(&node),
+        before,
+        "the rebuilt views are the same views"
+    );
+    assert_eq!(history_of(&node, "REH-0004").await, history);
+
+    let (ok, status, err) = cli(&["--server", &node.url(), "status"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        status.contains(&format!(
+            "rebuild                  switched at position {last}"
+        )),
+        "{status}"
+    );
+    let text = http_get(metrics, "/metrics").await;
+    for line in [
+        "relance_rebuild_running 0",
+        &format!("relance_rebuild_position {last}"),
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+
+    // The rebuilt views follow the log.
+    let mut c = node.commands().await;
+    let later = c
+        .register(registration(61))
+        .await
+        .expect("register after the switch")
+        .into_inner()
+        .position;
+    node.queries()
+        .await
+        .get(v1::GetRequest {
+            cooperative_id: "REH-0061".into(),
+            min_position: later,
+        })
+        .await
+        .expect("the rebuilt views apply new events");
+    let served = std::fs::read_to_string(data.join("projection.current")).expect("pointer");
+    let served = served.trim().to_owned();
+    assert!(
+        served.starts_with("projection.") && data.join(&served).is_dir(),
+        "{served}"
+    );
+    let old = data.join("projection");
+    wait::eventually(Duration::from_secs(70), || {
+        let gone = !old.exists();
+        async move { gone.then_some(()) }
+    })
+    .await;
+    let after = digest_of(&node);
+    drop(node);
+
+    let restarted = RelanceProcess::serve(&args).await;
+    assert_eq!(
+        digest_of(&restarted),
+        after,
+        "a restart serves the rebuilt views"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_rebuild_switches_an_embedded_node_without_a_failed_query() {
+    a_live_rebuild_switches_without_a_failed_query(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_rebuild_switches_a_jetstream_node_without_a_failed_query() {
+    let nats = NatsServer::start(current_binary()).await;
+    a_live_rebuild_switches_without_a_failed_query(Some(&nats)).await;
+}

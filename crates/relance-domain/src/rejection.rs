@@ -99,6 +99,8 @@ rules! {
     // What this node can do now.
     /// The node does not serve this (e.g. queries on a `--role command` process).
     NotServedHere = "not_served_here" => FailedPrecondition,
+    /// A rebuild of the node's views is already running: one at a time.
+    RebuildRunning = "rebuild_running" => FailedPrecondition,
     /// The projection did not reach the caller's `min_position` in time.
     PositionNotReached = "position_not_reached" => Unavailable,
     /// The event log cannot be reached now; the same request may be retried.

@@ -10,7 +10,8 @@
 //! chains), `read` (get, list, summary, history), `time_travel` (state and summary at a past
 //! point), `snapshot` (the summary snapshots SummaryAt starts from), `series` (counters per
 //! business day), `digest` (digest and chain heads), `follow`
-//! (the [`run`] loop), `merkle` (the transparency log's Merkle tree over every event, its proofs).
+//! (the [`run`] loop), `merkle` (the transparency log's Merkle tree over every event, its proofs),
+//! `serving` (the projection a node serves, switched after a rebuild).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -31,6 +32,7 @@ mod merkle;
 mod quarantine;
 mod read;
 mod series;
+mod serving;
 mod snapshot;
 mod time_travel;
 
@@ -47,6 +49,7 @@ pub use relance_domain::{AsOf, ChainHead, Filter, HistoryItem, Retraction};
 pub use relance_domain::{Bucket, SeriesPoint};
 pub use relance_domain::{Consistency, Inclusion, TreeHead};
 pub use series::MAX_BUCKETS;
+pub use serving::Serving;
 pub use snapshot::SNAPSHOT_EVERY;
 pub use time_travel::SummaryAt;
 

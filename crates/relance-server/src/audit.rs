@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::Stream;
 use relance_domain::Rule;
 use relance_log::EventLog;
-use relance_projection::Projection;
+use relance_projection::{Projection, Serving};
 use relance_proto::v1;
 use tonic::{Request, Response};
 
@@ -21,16 +21,12 @@ const EXPORT_CHUNK: usize = 512;
 #[derive(Clone)]
 pub struct AuditService {
     log: Arc<dyn EventLog>,
-    projection: Option<Arc<Projection>>,
+    projection: Option<Serving>,
     wait: Duration,
 }
 
 impl AuditService {
-    pub fn new(
-        log: Arc<dyn EventLog>,
-        projection: Option<Arc<Projection>>,
-        wait: Duration,
-    ) -> Self {
+    pub fn new(log: Arc<dyn EventLog>, projection: Option<Serving>, wait: Duration) -> Self {
         Self {
             log,
             projection,
@@ -55,7 +51,7 @@ impl AuditService {
                 ))
             })?;
         }
-        Ok(projection.clone())
+        Ok(projection.current())
     }
 }
 

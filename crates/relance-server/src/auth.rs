@@ -62,7 +62,7 @@ impl Role {
             (_, Permission::Public)
                 | (
                     Role::Prefecture,
-                    Permission::Record | Permission::Batch | Permission::Read
+                    Permission::Record | Permission::Batch | Permission::Read | Permission::Operate
                 )
                 | (
                     Role::Partner,
@@ -90,6 +90,8 @@ pub enum Permission {
     Read,
     /// Export, verify, digest.
     Audit,
+    /// Running the node: rebuilding its views (`Node/Rebuild`).
+    Operate,
 }
 
 /// The permission of every RPC, by exact method path or by service prefix (ending in `/`).
@@ -135,6 +137,8 @@ pub const PERMISSIONS: &[(&str, Permission)] = &[
     ("/relance.v1.CooperativeCommands/Batch", Permission::Batch),
     ("/relance.v1.CooperativeQueries/", Permission::Read),
     ("/relance.v1.Audit/", Permission::Audit),
+    // Rebuilding the views is the operators' (the prefecture's division) and changes no fact.
+    ("/relance.v1.Node/Rebuild", Permission::Operate),
     ("/relance.v1.Node/", Permission::Read),
     // Following the history live is reading it (docs/design.md "Security").
     ("/relance.v1.Subscriptions/", Permission::Read),

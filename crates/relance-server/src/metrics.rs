@@ -40,6 +40,7 @@ pub struct Metrics {
     insecure_transport: Gauge,
     watch_streams: Gauge,
     watch_cut_off: Counter,
+    rebuild: RebuildGauges,
     last_checkpoint: AtomicU64,
     last_poison: AtomicU64,
     caught_up_at: Mutex<Instant>,
@@ -147,6 +148,7 @@ impl Metrics {
             "Watch streams ended because their client read more slowly than events came",
             watch_cut_off.clone(),
         );
+        let rebuild = RebuildGauges::register(&mut registry);
         zero_commands(&commands);
         Self {
             registry,
@@ -165,6 +167,7 @@ impl Metrics {
             insecure_transport,
             watch_streams,
             watch_cut_off,
+            rebuild,
             last_checkpoint: AtomicU64::new(u64::MAX),
             last_poison: AtomicU64::new(0),
             caught_up_at: Mutex::new(Instant::now()),
@@ -247,6 +250,19 @@ impl Metrics {
         }
     }
 
+    /// Refreshes the gauges of the latest rebuild of the views (`None`: none ran).
+    pub fn sample_rebuild(&self, progress: Option<&crate::RebuildProgress>) {
+        let g = &self.rebuild;
+        let Some(p) = progress else { return };
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        g.running
+            .set(i64::from(p.state == crate::RebuildState::Running));
+        g.position.set(n(p.position));
+        g.target.set(n(p.target));
+        g.rate.set(p.events_per_second);
+        g.seconds_left.set(n(p.seconds_left().unwrap_or(0)));
+    }
+
     /// The text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -254,6 +270,53 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// The latest rebuild of the views (`relance projection rebuild --live`).
+struct RebuildGauges {
+    running: Gauge,
+    position: Gauge,
+    target: Gauge,
+    rate: Gauge<f64, AtomicU64>,
+    seconds_left: Gauge,
+}
+
+impl RebuildGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let g = Self {
+            running: Gauge::default(),
+            position: Gauge::default(),
+            target: Gauge::default(),
+            rate: Gauge::default(),
+            seconds_left: Gauge::default(),
+        };
+        registry.register(
+            "rebuild_running",
+            "1 while the views are rebuilt beside the served ones",
+            g.running.clone(),
+        );
+        registry.register(
+            "rebuild_position",
+            "Last position the rebuilt views applied",
+            g.position.clone(),
+        );
+        registry.register(
+            "rebuild_target",
+            "The log's head the rebuild runs towards",
+            g.target.clone(),
+        );
+        registry.register(
+            "rebuild_events_per_second",
+            "Events the rebuild applies per second",
+            g.rate.clone(),
+        );
+        registry.register(
+            "rebuild_seconds_left",
+            "Seconds until the rebuilt views reach the head at that rate",
+            g.seconds_left.clone(),
+        );
+        g
     }
 }
 
@@ -267,21 +330,23 @@ fn zero_commands(commands: &Family<CommandLabels, Counter>) {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` completes, sampling the log and the
-/// projection at each scrape.
+/// Serves `GET /metrics` on `listener` until `shutdown` completes, sampling the log, the
+/// served projection and its rebuild at each scrape.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     log: Arc<dyn EventLog>,
-    projection: Option<Arc<Projection>>,
+    views: Option<Arc<crate::Views>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (metrics, log, projection) = (metrics.clone(), log.clone(), projection.clone());
+            let (metrics, log, views) = (metrics.clone(), log.clone(), views.clone());
             async move {
+                let projection = views.as_ref().map(|v| v.serving().current());
                 metrics.sample(log.as_ref(), projection.as_deref()).await;
+                metrics.sample_rebuild(views.and_then(|v| v.rebuild_progress()).as_ref());
                 (
                     [(
                         http::header::CONTENT_TYPE,

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relance_log::{EventLog, LogError};
-use relance_projection::{Projection, ProjectionError};
+use relance_projection::{ProjectionError, Serving};
 use relance_proto::v1::audit_server::AuditServer;
 use relance_proto::v1::cooperative_commands_server::CooperativeCommandsServer;
 use relance_proto::v1::cooperative_queries_server::CooperativeQueriesServer;
 use relance_proto::v1::subscriptions_server::SubscriptionsServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use crate::views::Views;
 use crate::{Clock, CommandHandler, QueryService};
 
 /// Largest request accepted, in bytes.
@@ -55,61 +55,36 @@ pub struct Services {
     pub projection_stopped: Option<watch::Receiver<Option<String>>>,
 }
 
-/// A running node: its log, its projection (if it has one) and the task feeding it.
+/// A running node: its log, its views (if it has a projection) and the commands.
 pub struct Node {
     pub log: Arc<dyn EventLog>,
-    pub projection: Option<Arc<Projection>>,
+    /// The projection served (switched after a rebuild).
+    pub projection: Option<Serving>,
+    /// The served views, their follower and their rebuild.
+    pub views: Option<Arc<Views>>,
     pub commands: Option<Arc<CommandHandler>>,
     /// What this node reports on `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     started_at_unix_ms: i64,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<Result<(), ProjectionError>>>,
-    /// Why the projection task ended on its own, once it has.
-    stopped: watch::Receiver<Option<String>>,
 }
 
 impl Node {
-    /// A node on `log`: with a projection in `projection_dir` when given, and the command
-    /// service when `commands` (reading `clock`, or the system clock when `None`).
+    /// A node on `log`: with a projection in `projection_dir` when given (or in the rebuilt
+    /// views beside it that its pointer file names: `Views::open`), and the command service
+    /// when `commands` (reading `clock`, or the system clock when `None`).
     pub fn start(
         log: Arc<dyn EventLog>,
         projection_dir: Option<&Path>,
         commands: bool,
         clock: Option<Clock>,
     ) -> Result<Self, NodeError> {
-        let (stop, stop_rx) = watch::channel(false);
-        let (stopped_tx, stopped) = watch::channel(None);
-        let (projection, task) = match projection_dir {
-            Some(dir) => {
-                let history = Arc::new(relance_projection::LogHistory::new(log.clone()));
-                let p = Projection::open_over_log(dir, history)?;
-                let asked_to_stop = stop_rx.clone();
-                let run = relance_projection::run(p.clone(), log.clone(), stop_rx);
-                let task = tokio::spawn(async move {
-                    let result = run.await;
-                    let why = match &result {
-                        Err(e) => Some(e.to_string()),
-                        Ok(()) if !*asked_to_stop.borrow() => {
-                            Some("the event log stopped delivering events".to_owned())
-                        }
-                        Ok(()) => None,
-                    };
-                    if let Some(why) = why {
-                        // Queries keep answering from the last checkpoint; say loudly why it
-                        // no longer moves: the log, health (NOT_SERVING) and `relance status`.
-                        tracing::error!(error = %why, "the projection stopped applying events");
-                        stopped_tx.send_replace(Some(why));
-                    }
-                    result
-                });
-                (Some(p), Some(task))
-            }
-            None => (None, None),
-        };
+        let views = projection_dir
+            .map(|dir| Views::open(log.clone(), dir))
+            .transpose()?;
+        let projection = views.as_ref().map(|v| v.serving());
         let metrics = Arc::new(crate::metrics::Metrics::new());
         if let Some(p) = &projection {
-            metrics.start_from(p.checkpoint());
+            metrics.start_from(p.current().checkpoint());
         }
         let commands = commands.then(|| {
             Arc::new(
@@ -123,14 +98,12 @@ impl Node {
         Ok(Self {
             log,
             projection,
+            views,
             commands,
             metrics,
             started_at_unix_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64),
-            stop,
-            task,
-            stopped,
         })
     }
 
@@ -153,15 +126,14 @@ impl Node {
             ),
             status: crate::node_status::NodeStatusService {
                 log: self.log.clone(),
-                projection: self.projection.clone(),
+                views: self.views.clone(),
                 commands: self.commands.is_some(),
                 started_at_unix_ms: self.started_at_unix_ms,
                 insecure_transport: false,
-                projection_stopped: self.stopped.clone(),
             },
             auth: crate::auth::AuthLayer::default(),
             tls: None,
-            projection_stopped: self.projection.is_some().then(|| self.stopped.clone()),
+            projection_stopped: self.views.as_ref().map(|v| v.stopped()),
         }
     }
 
@@ -178,29 +150,11 @@ impl Node {
         }
     }
 
-    /// Stops the projection task and flushes its views. A projection that had already stopped
-    /// on its own (reported then, by the log and health) does not fail the shutdown; a failure
-    /// while stopping (the last flush) does.
-    pub async fn shutdown(mut self) -> Result<(), NodeError> {
-        let _ = self.stop.send(true);
-        let Some(task) = self.task.take() else {
-            return Ok(());
-        };
-        let result = task.await.map_err(|e| NodeError::Task(e.to_string()));
-        let earlier = self.stopped.borrow().clone();
-        match (result, earlier) {
-            (Ok(Ok(())), _) => Ok(()),
-            (Ok(Err(_)) | Err(_), Some(why)) => {
-                tracing::warn!(error = %why, "stopping a node whose projection had already stopped");
-                if let Some(p) = &self.projection {
-                    if let Err(e) = p.flush().await {
-                        tracing::warn!(error = %e, "could not flush the views");
-                    }
-                }
-                Ok(())
-            }
-            (Ok(Err(e)), None) => Err(e.into()),
-            (Err(e), None) => Err(e),
+    /// Stops following the log and flushes the views (see `Views::shutdown`).
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        match &self.views {
+            Some(v) => v.shutdown().await,
+            None => Ok(()),
         }
     }
 }
@@ -294,17 +248,28 @@ pub async fn serve(
 }
 
 /// Health tells the truth: once the projection stops following the log, its queries would
-/// only serve stale views, so they and the process as a whole (`""`) turn NOT_SERVING.
+/// only serve stale views, so they and the process as a whole (`""`) turn NOT_SERVING, until
+/// rebuilt views that follow it are switched to.
 async fn not_serving_once_stopped(
     health: tonic_health::server::HealthReporter,
     mut stopped: watch::Receiver<Option<String>>,
 ) {
-    if stopped.wait_for(Option::is_some).await.is_ok() {
+    while stopped.wait_for(Option::is_some).await.is_ok() {
         health
             .set_not_serving::<CooperativeQueriesServer<QueryService>>()
             .await;
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        // Rebuilt views that follow the log serve again.
+        if stopped.wait_for(Option::is_none).await.is_err() {
+            return;
+        }
+        health
+            .set_serving::<CooperativeQueriesServer<QueryService>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
     }
 }

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relance_domain::{CoopId, Rule};
-use relance_projection::{Projection, ProjectionError};
+use relance_projection::{Projection, ProjectionError, Serving};
 use relance_proto::v1;
 use tonic::{Request, Response};
 
 use crate::status::{refuse, rejection_status};
 
-/// The `CooperativeQueries` service over one projection.
+/// The `CooperativeQueries` service over the projection a node serves. Each request answers
+/// from one projection, taken once it has reached the request's `min_position`.
 #[derive(Clone)]
 pub struct QueryService {
-    projection: Arc<Projection>,
+    projection: Serving,
     wait: Duration,
 }
 
@@ -29,8 +30,8 @@ fn parse_id(raw: &str) -> Result<CoopId, tonic::Status> {
 impl QueryService {
     /// Refuses to answer about a cooperative whose hash chain broke: its views stopped at the
     /// last good event and must not be taken for the truth.
-    fn not_quarantined(&self, id: &CoopId) -> Result<(), tonic::Status> {
-        match self.projection.quarantine(id.as_str()).map_err(internal)? {
+    fn not_quarantined(p: &Projection, id: &CoopId) -> Result<(), tonic::Status> {
+        match p.quarantine(id.as_str()).map_err(internal)? {
             None => Ok(()),
             Some(q) => Err(refuse(
                 Rule::CooperativeQuarantined,
@@ -43,20 +44,21 @@ impl QueryService {
     }
 
     /// `wait` bounds how long a query waits for its `min_position`.
-    pub fn new(projection: Arc<Projection>, wait: Duration) -> Self {
+    pub fn new(projection: Serving, wait: Duration) -> Self {
         Self { projection, wait }
     }
 
-    async fn reach(&self, min_position: u64) -> Result<(), tonic::Status> {
-        if min_position == 0 {
-            return Ok(());
+    /// The projection to answer from, once it has applied `min_position` (0: now).
+    async fn reach(&self, min_position: u64) -> Result<Arc<Projection>, tonic::Status> {
+        if min_position > 0 {
+            self.projection.wait_for(min_position, self.wait).await.map_err(|at| {
+                refuse(Rule::PositionNotReached, format!(
+                    "the projection is at position {at} and has not reached min_position {min_position} within {:?}; retry",
+                    self.wait
+                ))
+            })?;
         }
-        self.projection.wait_for(min_position, self.wait).await.map(|_| ()).map_err(|at| {
-            refuse(Rule::PositionNotReached, format!(
-                "the projection is at position {at} and has not reached min_position {min_position} within {:?}; retry",
-                self.wait
-            ))
-        })
+        Ok(self.projection.current())
     }
 }
 
@@ -69,9 +71,8 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let r = r.into_inner();
         let id = parse_id(&r.cooperative_id)?;
         let as_of = relance_proto::as_of_from_wire(r.as_of).map_err(|e| rejection_status(&e))?;
-        self.reach(r.min_position).await?;
-        self.not_quarantined(&id)?;
-        let p = self.projection.clone();
+        let p = self.reach(r.min_position).await?;
+        Self::not_quarantined(&p, &id)?;
         let key = id.to_string();
         let state = tokio::task::spawn_blocking(move || p.state_at(&key, &as_of))
             .await
@@ -92,8 +93,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
     ) -> Result<Response<v1::ProvinceSummary>, tonic::Status> {
         let r = r.into_inner();
         let as_of = relance_proto::as_of_from_wire(r.as_of).map_err(|e| rejection_status(&e))?;
-        self.reach(r.min_position).await?;
-        let p = self.projection.clone();
+        let p = self.reach(r.min_position).await?;
         let at = tokio::task::spawn_blocking(move || p.summary_at(&as_of))
             .await
             .map_err(crate::status::internal)?
@@ -110,9 +110,9 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
     ) -> Result<Response<v1::CooperativeView>, tonic::Status> {
         let r = r.into_inner();
         let id = parse_id(&r.cooperative_id)?;
-        self.reach(r.min_position).await?;
-        self.not_quarantined(&id)?;
-        match self.projection.get(id.as_str()).map_err(internal)? {
+        let p = self.reach(r.min_position).await?;
+        Self::not_quarantined(&p, &id)?;
+        match p.get(id.as_str()).map_err(internal)? {
             Some(s) => Ok(Response::new(relance_proto::coop_view_to_wire(&s))),
             None => Err(refuse(
                 Rule::CooperativeNotRegistered,
@@ -127,9 +127,8 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
     ) -> Result<Response<v1::ListReply>, tonic::Status> {
         let r = r.into_inner();
         let query = relance_proto::list_query_from_wire(&r).map_err(|e| rejection_status(&e))?;
-        self.reach(r.min_position).await?;
-        let page = self
-            .projection
+        let p = self.reach(r.min_position).await?;
+        let page = p
             .list(
                 &query.filter,
                 query.page_size,
@@ -157,8 +156,7 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         let r = r.into_inner();
         let q = relance_proto::series_query_from_wire(&r)
             .map_err(|e| crate::status::rejection_status(&e))?;
-        self.reach(r.min_position).await?;
-        let p = self.projection.clone();
+        let p = self.reach(r.min_position).await?;
         let (points, position) = tokio::task::spawn_blocking(move || {
             let position = p.checkpoint();
             p.series(q.from, q.to, q.bucket).map(|s| (s, position))
@@ -175,10 +173,10 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
         &self,
         r: Request<v1::SummaryRequest>,
     ) -> Result<Response<v1::ProvinceSummary>, tonic::Status> {
-        self.reach(r.into_inner().min_position).await?;
-        let position = self.projection.checkpoint();
+        let p = self.reach(r.into_inner().min_position).await?;
+        let position = p.checkpoint();
         Ok(Response::new(relance_proto::summary_to_wire(
-            &self.projection.summary(),
+            &p.summary(),
             position,
         )))
     }
@@ -189,9 +187,8 @@ impl v1::cooperative_queries_server::CooperativeQueries for QueryService {
     ) -> Result<Response<v1::HistoryReply>, tonic::Status> {
         let r = r.into_inner();
         let id = parse_id(&r.cooperative_id)?;
-        self.reach(r.min_position).await?;
-        self.not_quarantined(&id)?;
-        let p = self.projection.clone();
+        let p = self.reach(r.min_position).await?;
+        Self::not_quarantined(&p, &id)?;
         let key = id.to_string();
         // The history is read from the log (histories are not copied into the views).
         let items = tokio::task::spawn_blocking(move || p.history(&key))

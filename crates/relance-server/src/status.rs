@@ -87,7 +87,8 @@ mod tests {
             | RetractRetraction
             | RetractRegistration
             | CooperativeQuarantined
-            | NotServedHere => Code::FailedPrecondition,
+            | NotServedHere
+            | RebuildRunning => Code::FailedPrecondition,
             ExpectedVersionMismatch | Contended => Code::Aborted,
             RequestIdReused => Code::AlreadyExists,
             SupportNotInOwnName | RoleNotAllowed => Code::PermissionDenied,

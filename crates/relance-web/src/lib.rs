@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use relance_log::EventLog;
-use relance_projection::{Projection, ProjectionError};
+use relance_projection::{Projection, ProjectionError, Serving};
 use relance_server::auth::{Authenticator, RateLimiter};
 use tokio::net::TcpListener;
 
@@ -36,7 +36,8 @@ pub use session::Sessions;
 /// What the pages read, and how callers are checked.
 #[derive(Clone)]
 pub struct Web {
-    pub projection: Arc<Projection>,
+    /// The views the pages read (switched after a rebuild): each page reads one.
+    pub projection: Serving,
     /// The event log, for the audit page's head and export; `None` hides them.
     pub log: Option<Arc<dyn EventLog>>,
     /// `None`: authentication off (loopback only), every page open.
@@ -51,6 +52,11 @@ pub struct Web {
 impl Web {
     /// Pages over `projection`, authentication off.
     pub fn new(projection: Arc<Projection>) -> Self {
+        Self::serving(Serving::new(projection))
+    }
+
+    /// Pages over the projection a node serves, authentication off.
+    pub fn serving(projection: Serving) -> Self {
         Self {
             projection,
             log: None,

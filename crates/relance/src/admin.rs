@@ -1,5 +1,6 @@
-//! Offline maintenance of a node's data, while the node is stopped (sled is single-process):
-//! rebuild the projection from the log, and import an audit export into an empty log.
+//! Maintenance of a node's data: rebuild the projection from the log (offline, while the node
+//! is stopped, since sled is single-process; or live, by the running node itself), and import
+//! an audit export into an empty log.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -9,13 +10,68 @@ use anyhow::{bail, Context as _, Result};
 use relance_log::AppendRequest;
 use relance_projection::{Projection, MAX_BATCH};
 
-use crate::cli::NatsArgs;
+use relance_proto::v1;
+
+use crate::cli::{ClientArgs, NatsArgs};
 use crate::progress::Progress;
+
+/// `relance projection rebuild --live`: the node at `--server` rebuilds its views beside the
+/// served ones and switches to them; its progress is shown until then (unless `detach`).
+pub async fn rebuild_live(args: &ClientArgs, detach: bool) -> Result<()> {
+    let c = crate::client::Client::open(args).await?;
+    let mut node = v1::node_client::NodeClient::new(c.channel.clone());
+    let started = node
+        .rebuild(c.request(v1::RebuildRequest {})?)
+        .await
+        .map_err(crate::client::status_error)?
+        .into_inner()
+        .rebuild
+        .unwrap_or_default();
+    println!(
+        "rebuilding the views of {} into {} while they serve",
+        args.server, started.directory
+    );
+    if detach {
+        return Ok(());
+    }
+    let mut progress = Progress::new("rebuilding the views: position");
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let st = node
+            .status(c.request(v1::StatusRequest {})?)
+            .await
+            .map_err(crate::client::status_error)?
+            .into_inner();
+        let Some(r) = st
+            .rebuild
+            .filter(|r| r.started_at_unix_ms == started.started_at_unix_ms)
+        else {
+            bail!("the node no longer reports this rebuild (was it restarted?)");
+        };
+        progress.tick(r.position, r.target);
+        match r.state.as_str() {
+            "running" => continue,
+            "switched" => {
+                progress.done();
+                println!("switched to the rebuilt views at position {}", r.position);
+                return Ok(());
+            }
+            _ => {
+                progress.done();
+                bail!(
+                    "the rebuild failed ({}); the served views did not change",
+                    r.error
+                );
+            }
+        }
+    }
+}
 
 /// `relance projection rebuild`: throws the views away and replays the whole log.
 pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
     let log = crate::log::open(data_dir, nats, None).await?;
-    let dir = data_dir.join("projection");
+    // The views served: those a live rebuild switched to, else DIR/projection.
+    let dir = relance_server::served_dir(&data_dir.join("projection"))?;
     if dir.exists() {
         // Refuse while a node holds the views: sled's lock would otherwise be waited on.
         let probe = relance_log_sled::open_db(&dir)

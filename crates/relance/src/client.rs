@@ -198,6 +198,28 @@ fn connect_args(args: &ClientArgs) -> (String, String) {
     )
 }
 
+/// A node's latest rebuild of its views, in one line.
+fn rebuild_line(r: &v1::RebuildStatus) -> String {
+    match r.state.as_str() {
+        "running" => format!(
+            "running: position {} / {}, {:.0} events/s, {}:{:02} left ({})",
+            r.position,
+            r.target,
+            r.events_per_second,
+            r.seconds_left / 60,
+            r.seconds_left % 60,
+            r.directory
+        ),
+        "switched" => format!(
+            "switched at position {} on {} ({})",
+            r.position,
+            crate::output::day_time_of(r.finished_at_unix_ms),
+            r.directory
+        ),
+        other => format!("{other}: {}", r.error),
+    }
+}
+
 /// `relance summary`
 pub async fn summary(args: &ClientArgs, summary: &SummaryArgs) -> Result<()> {
     let at = &summary.at;
@@ -289,6 +311,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
             "quarantined_cooperatives": st.quarantined_cooperatives,
             "projection_stopped": st.projection_stopped,
             "atomic_batch": st.atomic_batch,
+            "rebuild": st.rebuild.as_ref().map_or_else(String::new, rebuild_line),
         }));
     }
     match args.output {
@@ -310,6 +333,7 @@ pub async fn status(args: &ClientArgs) -> Result<()> {
                     "quarantined_cooperatives",
                     "projection_stopped",
                     "atomic_batch",
+                    "rebuild",
                 ] {
                     let v = &n[key];
                     let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);

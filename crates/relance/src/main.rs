@@ -85,7 +85,10 @@ async fn run(cli: cli::Cli) -> Result<()> {
         cli::Command::Token(cmd) => token::run(cmd),
         cli::Command::Status => client::status(&cli.client).await,
         cli::Command::Watch(args) => watch::run(&cli.client, &args).await,
-        cli::Command::Projection(cli::ProjectionCommand::Rebuild { data_dir, nats }) => {
+        cli::Command::Projection(cli::ProjectionCommand::Rebuild {
+            live: true, detach, ..
+        }) => admin::rebuild_live(&cli.client, detach).await,
+        cli::Command::Projection(cli::ProjectionCommand::Rebuild { data_dir, nats, .. }) => {
             admin::rebuild(&data_dir, &nats).await
         }
     }

@@ -144,7 +144,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 l,
                 node.metrics.clone(),
                 node.log.clone(),
-                node.projection.clone(),
+                node.views.clone(),
                 async move {
                     let _ = metrics_stopped.await;
                 },

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use relance_log::EventLog;
-use relance_projection::Projection;
+use relance_projection::Serving;
 use relance_server::auth::AuthLayer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -23,7 +23,7 @@ impl Dashboard {
     /// rate limit. Without an authenticator only a loopback address may be bound.
     pub async fn start(
         addr: SocketAddr,
-        projection: Option<Arc<Projection>>,
+        projection: Option<Serving>,
         log: Arc<dyn EventLog>,
         auth: &AuthLayer,
         behind_tls: bool,
@@ -40,7 +40,7 @@ impl Dashboard {
             .await
             .with_context(|| format!("cannot listen on {addr} for the dashboard"))?;
         let addr = listener.local_addr()?;
-        let mut web = relance_web::Web::new(projection);
+        let mut web = relance_web::Web::serving(projection);
         web.log = Some(log);
         web.authenticator = auth.authenticator.clone();
         web.limiter = auth.limiter.clone();

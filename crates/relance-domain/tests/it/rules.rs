@@ -32,7 +32,8 @@ fn exhaustive(rule: Rule) -> RejectionKind {
         | RetractRetraction
         | RetractRegistration
         | CooperativeQuarantined
-        | NotServedHere => FailedPrecondition,
+        | NotServedHere
+        | RebuildRunning => FailedPrecondition,
         SupportNotInOwnName | RoleNotAllowed => PermissionDenied,
         ExpectedVersionMismatch | Contended => Conflict,
         RequestIdReused => AlreadyExists,

@@ -32,7 +32,7 @@ pub async fn page(
         Some(log) => Some(log.last_position().await?),
         None => None,
     };
-    let p = web.projection.clone();
+    let p = web.projection.current();
     let (digest, quarantined) =
         blocking(move || Ok((p.digest_at_checkpoint()?, p.quarantined()?))).await?;
     let mut figures = Table::new(

@@ -42,7 +42,7 @@ pub async fn page(
         position: None,
         business_date: as_of_date,
     };
-    let p = web.projection.clone();
+    let p = web.projection.current();
     let key = id.clone();
     let travelling = as_of_date.is_some() || known_at.is_some();
     let (state, history, quarantine) = blocking(move || {

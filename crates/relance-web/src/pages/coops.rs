@@ -46,7 +46,7 @@ pub async fn page(
         status: nonempty(&q.status).and_then(Status::parse),
         commune: nonempty(&q.commune).map(str::to_owned),
     };
-    let p = web.projection.clone();
+    let p = web.projection.current();
     let f = filter.clone();
     let (mut items, communes) = blocking(move || {
         let page = p.list(&f, usize::MAX, None)?;

@@ -48,7 +48,7 @@ pub async fn page(
     if to < from {
         return Err(WebError::BadRequest("to is before from".into()));
     }
-    let p = web.projection.clone();
+    let p = web.projection.current();
     let (summary, points) = blocking(move || {
         let s = p.summary();
         Ok((s, p.series(from, to, bucket)?))

@@ -27,7 +27,7 @@ pub async fn page(
         return Ok(r);
     }
     let l = ctx.lang;
-    let p = web.projection.clone();
+    let p = web.projection.current();
     let summary = p.summary();
     let Some(name) = q.name.clone().filter(|n| summary.support.contains_key(n)) else {
         let body = html! {

@@ -582,8 +582,15 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProjectionCommand {
     /// Throw the views away and replay the whole event log, with progress; prints the digest.
-    /// Run with the node stopped.
+    /// Run with the node stopped, or with --live against a running node.
     Rebuild {
+        /// Ask the running node at --server to rebuild its views beside the served ones and
+        /// switch to them once caught up, without stopping; shows its progress until then.
+        #[arg(long)]
+        live: bool,
+        /// With --live: return once the rebuild has started (`relance status` shows it).
+        #[arg(long, requires = "live")]
+        detach: bool,
         /// The node's data directory (views in DIR/projection; embedded log in DIR/log).
         #[arg(long, env = "RELANCE_DATA_DIR", default_value = "./relance-data")]
         data_dir: PathBuf,
