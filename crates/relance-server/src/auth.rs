@@ -518,6 +518,16 @@ mod tests {
     }
 
     #[test]
+    fn only_the_prefecture_rebuilds_a_nodes_views_and_everyone_reads_its_status() {
+        let rebuild = permission("/relance.v1.Node/Rebuild").expect("declared");
+        let status = permission("/relance.v1.Node/Status").expect("declared");
+        for role in [Role::Prefecture, Role::Partner, Role::Auditor, Role::Reader] {
+            assert_eq!(role.grants(rebuild), role == Role::Prefecture, "{role:?}");
+            assert!(role.grants(status), "{role:?}");
+        }
+    }
+
+    #[test]
     fn unknown_methods_are_refused() {
         assert_eq!(permission("/relance.v1.CooperativeCommands/Delete"), None);
         assert_eq!(permission("/other.Service/Get"), None);
