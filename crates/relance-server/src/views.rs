@@ -29,6 +29,9 @@ const RETIRE_GRACE: Duration = Duration::from_secs(60);
 struct Follower {
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<(), ProjectionError>>,
+    /// Whether its projection is the one served: only then does its stop say the node's views
+    /// stopped following the log.
+    served: Arc<AtomicBool>,
 }
 
 impl Follower {
@@ -36,6 +39,7 @@ impl Follower {
     fn start(
         p: Arc<Projection>,
         log: Arc<dyn EventLog>,
+        served: Arc<AtomicBool>,
         ended: impl FnOnce(String) + Send + 'static,
     ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
@@ -56,7 +60,7 @@ impl Follower {
             }
             result
         });
-        Self { stop, task }
+        Self { stop, task, served }
     }
 
     /// Asks the follower to stop and waits for it.
@@ -167,9 +171,11 @@ impl Views {
         let p = Projection::open_over_log(&dir, history)?;
         let (stopped, _) = watch::channel(None);
         let stopped = Arc::new(stopped);
-        let report = stopped.clone();
-        let follower = Follower::start(p.clone(), log.clone(), move |why| {
-            report.send_replace(Some(why));
+        let (report, served) = (stopped.clone(), Arc::new(AtomicBool::new(true)));
+        let follower = Follower::start(p.clone(), log.clone(), served.clone(), move |why| {
+            if served.load(Ordering::SeqCst) {
+                report.send_replace(Some(why));
+            }
         });
         Ok(Arc::new(Self {
             log,
@@ -220,20 +226,24 @@ impl Views {
         std::fs::create_dir_all(&dir).map_err(|e| prepare(e.to_string()))?;
         let history = Arc::new(LogHistory::new(self.log.clone()));
         let fresh = Projection::open_over_log(&dir, history).map_err(|e| prepare(e.to_string()))?;
-        let served = Arc::new(AtomicBool::new(false));
         let follower = {
-            let (served, stopped, rebuild) =
-                (served.clone(), self.stopped.clone(), self.rebuild.clone());
-            Follower::start(fresh.clone(), self.log.clone(), move |why| {
-                if served.load(Ordering::SeqCst) {
-                    stopped.send_replace(Some(why));
-                } else if let Ok(mut r) = rebuild.lock() {
-                    if let Some(r) = r.as_mut() {
-                        r.state = RebuildState::Failed(why);
-                        r.finished_at_unix_ms = unix_ms();
+            let served = Arc::new(AtomicBool::new(false));
+            let (stopped, rebuild) = (self.stopped.clone(), self.rebuild.clone());
+            Follower::start(
+                fresh.clone(),
+                self.log.clone(),
+                served.clone(),
+                move |why| {
+                    if served.load(Ordering::SeqCst) {
+                        stopped.send_replace(Some(why));
+                    } else if let Ok(mut r) = rebuild.lock() {
+                        if let Some(r) = r.as_mut() {
+                            r.state = RebuildState::Failed(why);
+                            r.finished_at_unix_ms = unix_ms();
+                        }
                     }
-                }
-            })
+                },
+            )
         };
         let now = RebuildProgress {
             state: RebuildState::Running,
@@ -250,17 +260,12 @@ impl Views {
             *r = Some(follower);
         }
         tracing::info!(dir = %dir.display(), "rebuilding the views beside the served ones");
-        tokio::spawn(self.clone().follow_rebuild(fresh, dir, served));
+        tokio::spawn(self.clone().follow_rebuild(fresh, dir));
         Ok(now)
     }
 
     /// Samples the rebuild's progress until its views catch up (then switches) or it fails.
-    async fn follow_rebuild(
-        self: Arc<Self>,
-        fresh: Arc<Projection>,
-        dir: PathBuf,
-        served: Arc<AtomicBool>,
-    ) {
+    async fn follow_rebuild(self: Arc<Self>, fresh: Arc<Projection>, dir: PathBuf) {
         let began = Instant::now();
         let mut target = 0;
         loop {
@@ -289,7 +294,7 @@ impl Views {
                 };
             });
             if position >= self.serving.current().checkpoint() {
-                if let Err(e) = self.switch(fresh.clone(), &dir, &served).await {
+                if let Err(e) = self.switch(fresh.clone(), &dir).await {
                     tracing::error!(error = %e, "could not switch to the rebuilt views");
                     self.update(|r| {
                         r.state = RebuildState::Failed(e.to_string());
@@ -311,12 +316,7 @@ impl Views {
     }
 
     /// Serves `fresh` (caught up): names it in the pointer file, swaps it in, retires the old.
-    async fn switch(
-        &self,
-        fresh: Arc<Projection>,
-        dir: &Path,
-        served: &AtomicBool,
-    ) -> Result<(), NodeError> {
+    async fn switch(&self, fresh: Arc<Projection>, dir: &Path) -> Result<(), NodeError> {
         let configured = self.configured.clone();
         let named = dir.to_owned();
         tokio::task::spawn_blocking(move || crate::layout::name_served(&configured, &named))
@@ -328,8 +328,12 @@ impl Views {
             return Ok(());
         }
         let new_follower = self.rebuilding.lock().map_err(|_| poisoned())?.take();
+        for (f, served) in [(&new_follower, true), (&*slot, false)] {
+            if let Some(f) = f {
+                f.served.store(served, Ordering::SeqCst);
+            }
+        }
         let old_follower = std::mem::replace(&mut *slot, new_follower);
-        served.store(true, Ordering::SeqCst);
         let old = self.serving.replace(fresh.clone());
         let old_dir = std::mem::replace(
             &mut *self.dir.lock().map_err(|_| poisoned())?,
