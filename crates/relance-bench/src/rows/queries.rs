@@ -57,69 +57,7 @@ pub async fn query_rows(
         };
         eprintln!("[queries] {kind} at {rate}/s while appends flow");
         let before = appender.done.load(std::sync::atomic::Ordering::Relaxed);
-        // A past point after every registration.
-        let past = move |i: u64| {
-            v1::as_of::Point::RecordedAtUnixMs(
-                gen::RECORDED_FROM_MS + coops as i64 + (i as i64 * 997) % (events - coops) as i64,
-            )
-        };
-        let l = queries::at_rate(rate, w, |i| {
-            let mut q = q.clone();
-            async move {
-                match kind {
-                    "Get" => q
-                        .get(v1::GetRequest {
-                            cooperative_id: gen::coop_id((i * 7919) % coops),
-                            min_position: 0,
-                        })
-                        .await
-                        .map(|_| ()),
-                    "List" => q
-                        .list(v1::ListRequest {
-                            sector: "agriculture".into(),
-                            page_size: 50,
-                            ..Default::default()
-                        })
-                        .await
-                        .map(|_| ()),
-                    // Both read the cooperative's events from the log (the projection keeps
-                    // no copy of them).
-                    "History" => q
-                        .history(v1::HistoryRequest {
-                            cooperative_id: gen::coop_id((i * 7919) % coops),
-                            min_position: 0,
-                        })
-                        .await
-                        .map(|_| ()),
-                    "StateAt" => q
-                        .state_at(v1::StateAtRequest {
-                            cooperative_id: gen::coop_id((i * 7919) % coops),
-                            as_of: Some(v1::AsOf {
-                                point: Some(past(i)),
-                                business_date: String::new(),
-                            }),
-                            min_position: 0,
-                        })
-                        .await
-                        .map(|_| ()),
-                    "SummaryAt" => q
-                        .summary_at(v1::SummaryAtRequest {
-                            as_of: Some(v1::AsOf {
-                                point: Some(past(i)),
-                                business_date: String::new(),
-                            }),
-                            min_position: 0,
-                        })
-                        .await
-                        .map(|_| ()),
-                    _ => q
-                        .summary(v1::SummaryRequest { min_position: 0 })
-                        .await
-                        .map(|_| ()),
-                }
-            }
-        })
-        .await?;
+        let l = queries::at_rate(rate, w, |i| ask(q.clone(), kind, i, coops, events)).await?;
         let appended = appender.done.load(std::sync::atomic::Ordering::Relaxed) - before;
         eprintln!(
             "  {} ({} errors, {} appends meanwhile)",
@@ -135,6 +73,72 @@ pub async fn query_rows(
     }
     node.stop().await?;
     Ok(())
+}
+
+/// Asks query `i` of `kind` over `coops` cooperatives and `events` events.
+async fn ask(
+    mut q: CooperativeQueriesClient<tonic::transport::Channel>,
+    kind: &str,
+    i: u64,
+    coops: u64,
+    events: u64,
+) -> Result<(), tonic::Status> {
+    let coop = gen::coop_id((i * 7919) % coops);
+    // A past point after every registration.
+    let past = || {
+        Some(v1::AsOf {
+            point: Some(v1::as_of::Point::RecordedAtUnixMs(
+                gen::RECORDED_FROM_MS + coops as i64 + (i as i64 * 997) % (events - coops) as i64,
+            )),
+            business_date: String::new(),
+        })
+    };
+    let min_position = 0;
+    match kind {
+        "Get" => q
+            .get(v1::GetRequest {
+                cooperative_id: coop,
+                min_position,
+            })
+            .await
+            .map(|_| ()),
+        "List" => q
+            .list(v1::ListRequest {
+                sector: "agriculture".into(),
+                page_size: 50,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        // History, StateAt and SummaryAt read cooperatives' events from the log (the
+        // projection keeps no copy of them).
+        "History" => q
+            .history(v1::HistoryRequest {
+                cooperative_id: coop,
+                min_position,
+            })
+            .await
+            .map(|_| ()),
+        "StateAt" => q
+            .state_at(v1::StateAtRequest {
+                cooperative_id: coop,
+                as_of: past(),
+                min_position,
+            })
+            .await
+            .map(|_| ()),
+        "SummaryAt" => q
+            .summary_at(v1::SummaryAtRequest {
+                as_of: past(),
+                min_position,
+            })
+            .await
+            .map(|_| ()),
+        _ => q
+            .summary(v1::SummaryRequest { min_position })
+            .await
+            .map(|_| ()),
+    }
 }
 
 /// The row of one query kind asked at `rate`: its latencies `l` against the health checks'
