@@ -90,6 +90,9 @@ pub enum Part {
     Replicated,
     Catchup,
     Queries,
+    /// The query rows on the embedded log (its per-cooperative index answers History, StateAt
+    /// and SummaryAt), filled with the catch-up stream's events.
+    QueriesEmbedded,
     Audit,
     /// The dashboard's pages over the caught-up views, beside a static page.
     Web,

@@ -128,6 +128,43 @@ impl Sample {
     }
 }
 
+/// Appends the catch-up stream's `events` envelopes over `coops` cooperatives (the same ones
+/// [`fill_stream`] publishes) to `log`, in batches, with progress.
+pub async fn fill_log(log: &dyn relance_log::EventLog, events: u64, coops: u64) -> Result<()> {
+    let ids: Vec<CoopId> = (0..coops)
+        .map(|i| CoopId::parse(&coop_id(i)).expect("valid id"))
+        .collect();
+    let mut last: Vec<(u64, Hash)> = vec![(0, Hash::ZERO); coops as usize];
+    // Round-robin over the cooperatives: no two appends of one cooperative in a batch.
+    let per_batch = coops.clamp(1, 1_000);
+    let started = Instant::now();
+    let mut reported = Instant::now();
+    let mut n = 0;
+    while n < events {
+        let mut batch = Vec::with_capacity(per_batch as usize);
+        for n in n..(n + per_batch).min(events) {
+            let c = (n % coops) as usize;
+            let (v, prev) = last[c];
+            let e = envelope(&ids[c], c as u64, v + 1, prev, n);
+            last[c] = (v + 1, e.hash);
+            let payload = relance_proto::encode_envelope(&e);
+            batch.push(append_request(&e, payload));
+        }
+        n += batch.len() as u64;
+        for r in log.append_batch(batch).await {
+            r.map_err(|e| anyhow!("filling the embedded log: {e}"))?;
+        }
+        if reported.elapsed().as_secs() >= 3 {
+            reported = Instant::now();
+            eprintln!(
+                "  filling the embedded log: {n}/{events} ({:.0}/s)",
+                n as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes `events` events over `coops` cooperatives into the catch-up stream (relance's
 /// headers and message ids, published raw with up to 1,024 acknowledgements in flight), and
 /// the same events as an audit export at `export` when given. Returns the payload bytes.

@@ -95,6 +95,9 @@ async fn bench(args: Args) -> Result<()> {
     if plan.has(Part::AppendEmbedded) {
         rows::append::append_embedded(&plan, work.path(), &mut rows).await?;
     }
+    if plan.has(Part::QueriesEmbedded) {
+        rows::queries::embedded_query_rows(&plan, work.path(), &mut rows).await?;
+    }
     if plan.has(Part::Batch) {
         rows::batch::batch_embedded(&plan, work.path(), &mut rows).await?;
     }

@@ -3,9 +3,11 @@
 //! cooperatives touched since a summary snapshot) at a hundredth of that rate.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use relance_log::EventLog;
 use relance_proto::v1;
 use relance_proto::v1::cooperative_queries_client::CooperativeQueriesClient;
 
@@ -14,6 +16,7 @@ use crate::report::{fmt_latency, Row};
 use crate::running::Running;
 use crate::{gen, nats, queries};
 
+/// The query rows on JetStream, over the catch-up stream's views in `dir`.
 pub async fn query_rows(
     plan: &Plan,
     server: &nats::Server,
@@ -21,9 +24,33 @@ pub async fn query_rows(
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     let log = crate::catchup::connect_log(&server.url).await?;
+    query_rows_on(plan, log, dir, "", rows).await
+}
+
+/// The query rows on the embedded log in `work`, filled with the catch-up stream's events.
+pub async fn embedded_query_rows(plan: &Plan, work: &Path, rows: &mut Vec<Row>) -> Result<()> {
+    let dir = work.join("embedded-queries");
+    let log: Arc<dyn EventLog> = Arc::new(relance_log_sled::SledLog::open(dir.join("log"))?);
+    eprintln!(
+        "[queries, embedded] appending {} events over {} cooperatives",
+        plan.events, plan.coops
+    );
+    gen::fill_log(log.as_ref(), plan.events, plan.coops).await?;
+    query_rows_on(plan, log, &dir.join("projection"), ", embedded", rows).await
+}
+
+/// The query rows on `log`, the projection in `dir` (caught up first); `backend` is added to
+/// the rows' names.
+async fn query_rows_on(
+    plan: &Plan,
+    log: Arc<dyn EventLog>,
+    dir: &Path,
+    backend: &'static str,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     let node = Running::start(log, Some(dir)).await?;
     node.node
-        .caught_up(Duration::from_secs(120))
+        .caught_up(Duration::from_secs(600))
         .await
         .context("query node catching up")?;
     let channel = node.channel().await?;
@@ -69,7 +96,9 @@ pub async fn query_rows(
     }
     appender.stop().await?;
     for (kind, rate, l, appended) in results {
-        rows.push(query_row(plan, kind, rate, &l, appended, &base));
+        let mut row = query_row(plan, kind, rate, &l, appended, &base);
+        row.row.push_str(backend);
+        rows.push(row);
     }
     node.stop().await?;
     Ok(())
