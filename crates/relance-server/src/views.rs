@@ -45,6 +45,7 @@ impl Follower {
         let (stop, stop_rx) = watch::channel(false);
         let asked_to_stop = stop_rx.clone();
         let run = relance_projection::run(p, log, stop_rx);
+        let is_served = served.clone();
         let task = tokio::spawn(async move {
             let result = run.await;
             let why = match &result {
@@ -55,7 +56,13 @@ impl Follower {
                 Ok(()) => None,
             };
             if let Some(why) = why {
-                tracing::error!(error = %why, "a projection stopped applying events");
+                // Queries keep answering from the last checkpoint; say loudly why it no longer
+                // moves: the log, health (NOT_SERVING) and `relance status`.
+                if is_served.load(Ordering::SeqCst) {
+                    tracing::error!(error = %why, "the projection stopped applying events");
+                } else {
+                    tracing::error!(error = %why, "the rebuilt views stopped applying events");
+                }
                 ended(why);
             }
             result
