@@ -13,6 +13,23 @@ use relance_log_nats::{headers, setup, ConnectError, JetStreamConfig, JetStreamL
 use crate::server::{current_binary, legacy_binary, NatsServer};
 use crate::{connect, coop, STREAM};
 
+/// Creates `config`'s stream where a stream of that name was just deleted. The server removes a
+/// deleted stream's store in the background, and under load a creation right after it fails
+/// with "error creating store for stream" (10049) for a moment: that one is tried again, for
+/// at most 10 s.
+async fn create_anew(js: &async_nats::jetstream::Context, config: Config) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match js.create_stream(config.clone()).await {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("10049") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("pre-existing stream: {e:?}"),
+        }
+    }
+}
+
 async fn refused(config: JetStreamConfig) -> ConnectError {
     match JetStreamLog::connect(config).await {
         Ok(_) => panic!("connect should have been refused"),
@@ -125,7 +142,7 @@ async fn refuses_unsafe_streams(binary: &Path) {
         ),
     ];
     for (setting, config) in cases {
-        js.create_stream(config).await.expect("pre-existing stream");
+        create_anew(&js, config).await;
         let err = refused(JetStreamConfig::new(server.url())).await;
         let text = err.to_string();
         assert!(
@@ -148,7 +165,7 @@ async fn refuses_unsafe_streams(binary: &Path) {
         duplicate_window: Duration::from_secs(120),
         ..good
     };
-    js.create_stream(theirs).await.expect("pre-existing stream");
+    create_anew(&js, theirs).await;
     let log = connect(JetStreamConfig::new(server.url())).await;
     log.append(request("REH-1", 0, "r1")).await.expect("append");
     let info = js
