@@ -2,11 +2,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A calendar date, stored as days since 1970-01-01.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+/// A calendar date, stored as days since 1970-01-01; serialized as its `YYYY-MM-DD` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(i32);
 
 /// Earliest year accepted: law 112-12 and its predecessors are younger than this.
@@ -83,6 +82,53 @@ impl fmt::Display for Date {
     }
 }
 
+impl Serialize for Date {
+    /// The text [`Display`](fmt::Display) gives, written without the formatting machinery or
+    /// an allocation for years 0–9999: dates are serialized for every event hashed and every
+    /// view written, a catch-up's hot path (docs/performance.md, "National scale").
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (y, m, d) = self.ymd();
+        let Ok(y) = u32::try_from(y) else {
+            return serializer.serialize_str(&self.to_string());
+        };
+        if y > 9999 {
+            return serializer.serialize_str(&self.to_string());
+        }
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let text = [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ];
+        let text = std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    /// Parses `YYYY-MM-DD` from borrowed text where the format allows it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Date;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a date YYYY-MM-DD")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Date, E> {
+                Date::parse(v).ok_or_else(|| E::custom(format!("{v:?} is not a date YYYY-MM-DD")))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
 impl TryFrom<String> for Date {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -142,6 +188,31 @@ mod tests {
         for s in ["2020-03-20", "2000-02-29", "1970-01-01", "2999-12-31"] {
             assert_eq!(Date::parse(s).map(|d| d.to_string()).as_deref(), Some(s));
         }
+    }
+
+    /// The hand-written serialization is the `Display` text, for every third day from year 1 BC
+    /// to 10000 (so every day of the month, every month and every digit of the year; the
+    /// fallback beyond 0–9999 included), and reads back to the same date where `parse` accepts
+    /// the date.
+    #[test]
+    fn serializes_as_its_display_text_and_reads_back() {
+        let first = Date::from_unix_ms(-62_200_000_000_000).days();
+        let last = Date::from_unix_ms(253_500_000_000_000).days();
+        for days in (first..=last).step_by(3) {
+            let date = Date(days);
+            let json = serde_json::to_string(&date).expect("serialize");
+            assert_eq!(json, format!("\"{date}\""));
+            if (MIN_YEAR..=MAX_YEAR).contains(&date.ymd().0) {
+                assert_eq!(serde_json::from_str::<Date>(&json).expect("read"), date);
+            }
+        }
+        let refused = serde_json::from_str::<Date>("\"2020-02-30\"").expect_err("no such day");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("\"2020-02-30\" is not a date YYYY-MM-DD"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -8,15 +8,43 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::Envelope;
 
-/// A SHA-256 digest, written as 64 lowercase hex characters.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+/// A SHA-256 digest, written (and serialized) as 64 lowercase hex characters.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hash(pub [u8; 32]);
+
+impl Serialize for Hash {
+    /// The hex text, written into a buffer on the stack: hashes are serialized for every event
+    /// hashed and every view written, a catch-up's hot path.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).map_err(serde::ser::Error::custom)?;
+        let text = std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    /// Reads the hex text from borrowed text where the format allows it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Hash;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("64 hex characters")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Hash, E> {
+                Hash::from_hex(v)
+                    .ok_or_else(|| E::custom(format!("{v:?} is not 64 hex characters")))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
 
 impl Hash {
     /// The `prev_hash` of a cooperative's first event.
@@ -112,6 +140,23 @@ pub fn link_break(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hash serializes as its lowercase hex text and reads back; other text is refused,
+    /// named.
+    #[test]
+    fn a_hash_serializes_as_its_hex_text_and_reads_back() {
+        let h = Hash(std::array::from_fn(|i| (i * 37 + 5) as u8));
+        let json = serde_json::to_string(&h).expect("serialize");
+        assert_eq!(json, format!("\"{}\"", h.to_hex()));
+        assert_eq!(serde_json::from_str::<Hash>(&json).expect("read"), h);
+        let refused = serde_json::from_str::<Hash>("\"abc\"").expect_err("too short");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("\"abc\" is not 64 hex characters"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn canonical_json_sorts_keys_and_keeps_unicode() {

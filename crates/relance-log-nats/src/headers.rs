@@ -105,6 +105,16 @@ pub fn decode_value(stored: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The headers [`stored_event`] reads.
+const READ: [&str; 6] = [
+    COOPERATIVE_ID,
+    SCHEMA_VERSION,
+    VERSION,
+    EVENT_ID,
+    EVENT_TYPE,
+    REQUEST_ID,
+];
+
 /// Turns a stored message into a [`StoredEvent`]; the cooperative comes from the subject.
 /// A message that is not a relance event is [`LogError::Unreadable`], naming the cooperative
 /// when the subject does.
@@ -128,12 +138,22 @@ pub fn stored_event(
         CoopId::parse(coop).map_err(|e| unreadable(None, format!("bad cooperative id: {e}")))?;
     let corrupt = |what: String| unreadable(Some(&cooperative_id), what);
     let headers = headers.ok_or_else(|| corrupt("no headers".into()))?;
+    // One pass over the headers: a lookup by name hashes it and may allocate it, six times a
+    // message on a catch-up's hot path (docs/performance.md, "National scale").
+    let mut found: [Option<&str>; READ.len()] = [None; READ.len()];
+    for (name, values) in headers.iter() {
+        let name: &[u8] = name.as_ref();
+        if let Some(at) = READ.iter().position(|r| r.as_bytes() == name) {
+            found[at] = values.first().map(|v| v.as_str());
+        }
+    }
     let text = |name: &'static str| -> Result<String, LogError> {
-        let raw = headers
-            .get(name)
+        let raw = READ
+            .iter()
+            .position(|r| *r == name)
+            .and_then(|at| found[at])
             .ok_or_else(|| corrupt(format!("missing header {name}")))?;
-        decode_value(raw.as_str())
-            .ok_or_else(|| corrupt(format!("header {name} is not a valid value")))
+        decode_value(raw).ok_or_else(|| corrupt(format!("header {name} is not a valid value")))
     };
     let number = |name: &'static str| -> Result<u64, LogError> {
         text(name)?
