@@ -277,6 +277,7 @@ async fn an_export_imported_into_an_empty_stream_gives_the_same_digest_and_rebui
     let (ok, out, err) = cli(&["projection", "rebuild", "--data-dir", s(&a)], &[]);
     assert!(ok, "{err}");
     assert!(out.contains(&format!("digest {digest}")), "{out}");
+    assert!(out.contains("on disk, compacted from"), "{out}");
 
     // Restore into an empty JetStream stream, then a projection of it.
     let nats = NatsServer::start(current_binary()).await;
@@ -495,6 +496,20 @@ async fn a_live_rebuild_switches_without_a_failed_query(nats: Option<&NatsServer
     assert!(
         served.starts_with("projection.") && data.join(&served).is_dir(),
         "{served}"
+    );
+    // The rebuild compacted its views into a second fresh directory and removed the first.
+    let rebuilt: Vec<String> = std::fs::read_dir(&data)
+        .expect("the data directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix("projection.")
+                .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    assert_eq!(
+        rebuilt,
+        vec![served.clone()],
+        "only the compacted copy is left"
     );
     let old = data.join("projection");
     wait::eventually(Duration::from_secs(70), || {

@@ -51,7 +51,14 @@ pub struct Rebuilt {
     pub start_hwm_kb: u64,
     /// VmHWM after it, kB.
     pub peak_hwm_kb: u64,
+    /// The views on disk once compacted (the end of a rebuild), bytes.
     pub disk_bytes: u64,
+    /// The views on disk as the follower left them, before compacting, bytes.
+    #[serde(default)]
+    pub grown_bytes: u64,
+    /// Copying the views into their compact directory, s (part of the rebuild's time).
+    #[serde(default)]
+    pub compact_seconds: f64,
     /// The Merkle tree's own keys and values, bytes.
     #[serde(default)]
     pub tree_bytes: u64,
@@ -164,7 +171,25 @@ pub async fn child(url: &str, dir: &Path, head: u64) -> Result<()> {
     let _ = stop.send(true);
     task.await??;
     projection.flush().await?;
-    let disk_bytes = projection.size_on_disk();
+    let grown_bytes = projection.size_on_disk();
+    // A rebuild ends by compacting its views (relance_projection::compact), as `relance
+    // projection rebuild` does.
+    eprintln!("  compacting the views");
+    let compacted = dir.with_extension("compacted");
+    let started = Instant::now();
+    let copy = {
+        let (p, to) = (projection.clone(), compacted.clone());
+        tokio::task::spawn_blocking(move || p.compact_into(&to)).await??
+    };
+    let compact_seconds = started.elapsed().as_secs_f64();
+    let disk_bytes = copy.size_on_disk;
+    eprintln!(
+        "  {} records, {} MB of keys and values: {} MB on disk (from {} MB) in {compact_seconds:.1} s",
+        copy.records,
+        copy.bytes / 1_000_000,
+        disk_bytes / 1_000_000,
+        grown_bytes / 1_000_000
+    );
     eprintln!("  measuring the Merkle tree: its bytes, written alone, proofs");
     let (tree_bytes, tree_seconds, proof_us, get_us) = tree_cost(&projection, dir, head)?;
     let out = Rebuilt {
@@ -173,6 +198,8 @@ pub async fn child(url: &str, dir: &Path, head: u64) -> Result<()> {
         start_hwm_kb,
         peak_hwm_kb,
         disk_bytes,
+        grown_bytes,
+        compact_seconds,
         tree_bytes,
         tree_seconds,
         proof_us,

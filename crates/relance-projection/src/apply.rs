@@ -8,7 +8,7 @@ use relance_domain::{chain_hash, evolve, fold, CoopId, CoopState, Hash, Recorded
 use relance_log::StoredEvent;
 
 use crate::keys::{
-    decode_stored, encode_view, index_entries, poison_key, quarantine_key, view_key,
+    decode_stored, decode_view, encode_view, index_entries, poison_key, quarantine_key, view_key,
     CHECKPOINT_KEY, SUMMARY_KEY,
 };
 use crate::quarantine::{chain_break, Poison, Quarantine};
@@ -119,15 +119,15 @@ impl Projection {
     /// The state before a batch, taken out of memory (the batch puts it back), else read from
     /// the stored view.
     fn take_state(&self, id: &CoopId) -> Result<Option<CoopState>, ProjectionError> {
-        if let Some(s) = self
+        let cached = self
             .states
             .lock()
             .map_err(|_| poisoned("cached views"))?
-            .remove(id)
-        {
-            return Ok(Some(s));
+            .remove(id);
+        match cached {
+            Some(bytes) => Ok(Some(decode_view(&bytes)?)),
+            None => self.stored(id.as_str()),
         }
-        self.stored(id.as_str())
     }
 
     /// Applies prepared events in position order; those at or below the checkpoint are skipped.
@@ -224,7 +224,7 @@ impl Projection {
             self.histories.record(&mut batch, rec, &prepared.payload);
             applied.saw(rec);
         }
-        write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
+        let written = write_views(&mut batch, &after, &mut old_keys, &mut summary)?;
         for s in after.values().flatten() {
             series.change(s, 1);
         }
@@ -242,7 +242,7 @@ impl Projection {
         self.tree.apply_batch(batch)?;
         self.keep_tracking(tracking)?;
         *self.merkle.lock().map_err(|_| poisoned("Merkle tree"))? = merkle;
-        self.remember(after, newly_quarantined)?;
+        self.remember(written, newly_quarantined)?;
         self.poison_count
             .fetch_add(poison, std::sync::atomic::Ordering::Relaxed);
         *self.summary.write().map_err(|_| poisoned("summary"))? = summary;
@@ -250,19 +250,19 @@ impl Projection {
         Ok(())
     }
 
-    /// Keeps the views just written in memory, and forgets those of newly quarantined
-    /// cooperatives (their views stopped at their last good event).
+    /// Keeps the views just written in memory, as written, and forgets those of newly
+    /// quarantined cooperatives (their views stopped at their last good event).
     fn remember(
         &self,
-        after: BTreeMap<CoopId, Option<CoopState>>,
+        written: Vec<(CoopId, Option<sled::IVec>)>,
         newly_quarantined: HashSet<CoopId>,
     ) -> Result<(), ProjectionError> {
         {
             let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
-            if states.len() + after.len() > STATE_CACHE_ENTRIES {
+            if states.len() + written.len() > STATE_CACHE_ENTRIES {
                 states.clear();
             }
-            for (id, new) in after {
+            for (id, new) in written {
                 match new {
                     Some(s) => states.insert(id, s),
                     None => states.remove(&id),
@@ -361,7 +361,8 @@ fn write_views(
     after: &BTreeMap<CoopId, Option<CoopState>>,
     old_keys: &mut HashMap<CoopId, [Vec<u8>; 3]>,
     summary: &mut Summary,
-) -> Result<(), ProjectionError> {
+) -> Result<Vec<(CoopId, Option<sled::IVec>)>, ProjectionError> {
+    let mut written = Vec::with_capacity(after.len());
     for (id, new) in after {
         summary.replace(None, new.as_ref());
         // Only the index keys that change are written (most events change no indexed field).
@@ -377,11 +378,17 @@ fn write_views(
                 batch.insert(k, &[][..]);
             }
         }
-        if let Some(new) = new {
-            batch.insert(view_key(id.as_str()), encode_view(new)?);
-        }
+        let bytes = match new {
+            Some(new) => {
+                let bytes = sled::IVec::from(encode_view(new)?);
+                batch.insert(view_key(id.as_str()), bytes.clone());
+                Some(bytes)
+            }
+            None => None,
+        };
+        written.push((id.clone(), bytes));
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Every position is a leaf of the Merkle tree: an event's hash, or the zero hash for a message

@@ -11,7 +11,8 @@
 //! point), `snapshot` (the summary snapshots SummaryAt starts from), `series` (counters per
 //! business day), `digest` (digest and chain heads), `follow`
 //! (the [`run`] loop), `merkle` (the transparency log's Merkle tree over every event, its proofs),
-//! `serving` (the projection a node serves, switched after a rebuild).
+//! `serving` (the projection a node serves, switched after a rebuild), `compact` (a rebuild's
+//! views copied into a fresh directory, each record once).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -19,11 +20,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use relance_domain::{CoopId, CoopState, Summary};
+use relance_domain::{CoopId, Summary};
 use relance_log::LogError;
 use tokio::sync::watch;
 
 mod apply;
+mod compact;
 mod digest;
 mod follow;
 mod history;
@@ -37,6 +39,7 @@ mod snapshot;
 mod time_travel;
 
 pub use apply::{Prepared, PreparedBatch};
+pub use compact::Compacted;
 pub use digest::{DigestAt, Heads};
 pub use follow::run;
 pub use history::{HistorySource, LogHistory};
@@ -97,10 +100,12 @@ pub struct Projection {
     /// Held while a batch is applied and while a digest is taken, so a digest is always the
     /// digest of exactly one checkpoint.
     apply_lock: Mutex<()>,
-    /// The views last written, so neither a batch nor a `Get` decodes them from sled again
-    /// (at most [`STATE_CACHE_ENTRIES`]; emptied when full). Written only after the batch
-    /// that stored the same views, under `apply_lock`.
-    states: Mutex<HashMap<CoopId, CoopState>>,
+    /// The views last written, as stored (postcard), so neither a batch nor a `Get` looks
+    /// them up in sled again (at most [`STATE_CACHE_ENTRIES`]; emptied when full). Written
+    /// only after the batch that stored the same views, under `apply_lock`. Kept encoded: a
+    /// decoded view weighs several times its bytes, and 35,000 decoded views took about 50 MB
+    /// of a national catch-up's memory (docs/performance.md, "National scale").
+    states: Mutex<HashMap<CoopId, sled::IVec>>,
     /// Bumped, under the `states` lock, each time a batch changes `states`: a `get` that read a
     /// view from sled puts it in `states` only if no batch changed them since (`read.rs`).
     states_epoch: AtomicU64,
@@ -136,7 +141,7 @@ impl Projection {
 
     fn open_with(dir: &Path, histories: Histories) -> Result<Arc<Self>, ProjectionError> {
         let db = relance_log_sled::open_db_with_cache(dir, CACHE_BYTES)?;
-        let tree = db.open_tree("views")?;
+        let tree = db.open_tree(compact::VIEWS_TREE)?;
         check_layout(&tree, &histories, dir)?;
         let checkpoint = match tree.get(CHECKPOINT_KEY)? {
             Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),

@@ -27,26 +27,28 @@ impl Projection {
     /// puts its own views there after writing them, so an older one read before it never
     /// stays.
     pub fn get(&self, id: &str) -> Result<Option<CoopState>, ProjectionError> {
-        if let Some(s) = self
+        let cached = self
             .states
             .lock()
             .map_err(|_| poisoned("cached views"))?
             .get(id)
-        {
-            return Ok(Some(s.clone()));
+            .cloned();
+        if let Some(bytes) = cached {
+            return Ok(Some(decode_view(&bytes)?));
         }
         let epoch = self.states_epoch.load(Ordering::SeqCst);
-        let stored = self.stored(id)?;
-        if let Some(view) = &stored {
-            let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
-            if self.states_epoch.load(Ordering::SeqCst) == epoch
-                && states.len() < STATE_CACHE_ENTRIES
-                && !states.contains_key(id)
-            {
-                states.insert(view.id.clone(), view.clone());
-            }
+        let Some(bytes) = self.tree.get(view_key(id))? else {
+            return Ok(None);
+        };
+        let view = decode_view(&bytes)?;
+        let mut states = self.states.lock().map_err(|_| poisoned("cached views"))?;
+        if self.states_epoch.load(Ordering::SeqCst) == epoch
+            && states.len() < STATE_CACHE_ENTRIES
+            && !states.contains_key(id)
+        {
+            states.insert(view.id.clone(), bytes);
         }
-        Ok(stored)
+        Ok(Some(view))
     }
 
     /// One cooperative's view as stored.

@@ -34,8 +34,9 @@ fn is_rebuilt(configured: &Path, name: &str) -> bool {
         .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Where rebuilt views started at `unix_ms` go.
-pub(crate) fn rebuilt_dir(configured: &Path, unix_ms: i64) -> PathBuf {
+/// Where rebuilt views started at `unix_ms` go (also the compacted copy of rebuilt views):
+/// removed at a node's start unless served.
+pub fn rebuilt_dir(configured: &Path, unix_ms: i64) -> PathBuf {
     sibling(configured, &unix_ms.to_string())
 }
 

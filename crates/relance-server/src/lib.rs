@@ -24,7 +24,7 @@ mod watch;
 pub use audit::AuditService;
 pub use batch::{EntryResult, MAX_BATCH};
 pub use commands::{Clock, CommandError, CommandHandler, CommandService, Outcome};
-pub use layout::served_dir;
+pub use layout::{rebuilt_dir, served_dir};
 pub use node::{serve, Node, NodeError, Services};
 pub use principal::{actor_from_metadata, actor_of, ORG_HEADER, PRINCIPAL_HEADER};
 pub use queries::QueryService;

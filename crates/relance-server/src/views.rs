@@ -233,25 +233,7 @@ impl Views {
         std::fs::create_dir_all(&dir).map_err(|e| prepare(e.to_string()))?;
         let history = Arc::new(LogHistory::new(self.log.clone()));
         let fresh = Projection::open_over_log(&dir, history).map_err(|e| prepare(e.to_string()))?;
-        let follower = {
-            let served = Arc::new(AtomicBool::new(false));
-            let (stopped, rebuild) = (self.stopped.clone(), self.rebuild.clone());
-            Follower::start(
-                fresh.clone(),
-                self.log.clone(),
-                served.clone(),
-                move |why| {
-                    if served.load(Ordering::SeqCst) {
-                        stopped.send_replace(Some(why));
-                    } else if let Ok(mut r) = rebuild.lock() {
-                        if let Some(r) = r.as_mut() {
-                            r.state = RebuildState::Failed(why);
-                            r.finished_at_unix_ms = unix_ms();
-                        }
-                    }
-                },
-            )
-        };
+        let follower = self.follow_fresh(fresh.clone());
         let now = RebuildProgress {
             state: RebuildState::Running,
             directory: dir.clone(),
@@ -271,10 +253,29 @@ impl Views {
         Ok(now)
     }
 
-    /// Samples the rebuild's progress until its views catch up (then switches) or it fails.
-    async fn follow_rebuild(self: Arc<Self>, fresh: Arc<Projection>, dir: PathBuf) {
+    /// Follows the log into rebuilt views not served yet: a stop fails the rebuild (once
+    /// they are served, it says the served views stopped).
+    fn follow_fresh(&self, fresh: Arc<Projection>) -> Follower {
+        let served = Arc::new(AtomicBool::new(false));
+        let (stopped, rebuild) = (self.stopped.clone(), self.rebuild.clone());
+        Follower::start(fresh, self.log.clone(), served.clone(), move |why| {
+            if served.load(Ordering::SeqCst) {
+                stopped.send_replace(Some(why));
+            } else if let Ok(mut r) = rebuild.lock() {
+                if let Some(r) = r.as_mut() {
+                    r.state = RebuildState::Failed(why);
+                    r.finished_at_unix_ms = unix_ms();
+                }
+            }
+        })
+    }
+
+    /// Samples the rebuild's progress until its views catch up, compacts them, and switches
+    /// once the compacted copy has caught up again; or stops when the rebuild fails.
+    async fn follow_rebuild(self: Arc<Self>, mut fresh: Arc<Projection>, mut dir: PathBuf) {
         let began = Instant::now();
         let mut target = 0;
+        let mut compacted = false;
         loop {
             tokio::time::sleep(SAMPLE).await;
             if self.closing.load(Ordering::SeqCst) {
@@ -285,7 +286,7 @@ impl Views {
                 .lock()
                 .map_or(true, |f| f.as_ref().is_none_or(|f| f.task.is_finished()));
             if failed {
-                self.abandon(fresh, &dir).await;
+                self.abandon(Some(fresh), &dir).await;
                 return;
             }
             target = self.log.last_position().await.unwrap_or(target);
@@ -300,6 +301,27 @@ impl Views {
                     0.0
                 };
             });
+            if position >= self.serving.current().checkpoint() && !compacted {
+                compacted = true;
+                // The views copied are closed by the copy, before their directory is removed.
+                match self.compact(fresh, &dir).await {
+                    Ok((copy, to)) => {
+                        (fresh, dir) = (copy, to);
+                        let directory = dir.clone();
+                        self.update(|r| r.directory = directory);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not compact the rebuilt views");
+                        self.update(|r| {
+                            r.state = RebuildState::Failed(e.to_string());
+                            r.finished_at_unix_ms = unix_ms();
+                        });
+                        self.abandon(None, &dir).await;
+                        return;
+                    }
+                }
+            }
             if position >= self.serving.current().checkpoint() {
                 if let Err(e) = self.switch(fresh.clone(), &dir).await {
                     tracing::error!(error = %e, "could not switch to the rebuilt views");
@@ -307,7 +329,7 @@ impl Views {
                         r.state = RebuildState::Failed(e.to_string());
                         r.finished_at_unix_ms = unix_ms();
                     });
-                    self.abandon(fresh, &dir).await;
+                    self.abandon(Some(fresh), &dir).await;
                 }
                 return;
             }
@@ -320,6 +342,47 @@ impl Views {
                 change(r);
             }
         }
+    }
+
+    /// Stops following the log into `fresh` (caught up), copies its views into a compact
+    /// directory beside it (`Projection::compact_into`: a rebuild leaves sled holding several
+    /// superseded versions of each view), removes `dir` and follows the log into the copy,
+    /// which is returned with its directory.
+    async fn compact(
+        &self,
+        fresh: Arc<Projection>,
+        dir: &Path,
+    ) -> Result<(Arc<Projection>, PathBuf), NodeError> {
+        let follower = self.rebuilding.lock().map_err(|_| poisoned())?.take();
+        if let Some(f) = follower {
+            f.stop().await??;
+        }
+        let mut to = crate::layout::rebuilt_dir(&self.configured, unix_ms());
+        if to == dir {
+            to = crate::layout::rebuilt_dir(&self.configured, unix_ms() + 1);
+        }
+        let copy = {
+            let (p, to) = (fresh.clone(), to.clone());
+            tokio::task::spawn_blocking(move || p.compact_into(&to))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))??
+        };
+        tracing::info!(from = %dir.display(), to = %to.display(), position = copy.position,
+            records = copy.records, bytes = copy.bytes, on_disk = copy.size_on_disk,
+            grown = fresh.size_on_disk(), "compacted the rebuilt views");
+        drop(fresh);
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            tracing::warn!(error = %e, dir = %dir.display(), "could not remove the uncompacted views");
+        }
+        let history = Arc::new(LogHistory::new(self.log.clone()));
+        let copied = Projection::open_over_log(&to, history)?;
+        let mut slot = self.rebuilding.lock().map_err(|_| poisoned())?;
+        // A shutdown that began meanwhile found no follower to stop: start none.
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(NodeError::Task("the node is stopping".to_owned()));
+        }
+        *slot = Some(self.follow_fresh(copied.clone()));
+        Ok((copied, to))
     }
 
     /// Serves `fresh` (caught up): names it in the pointer file, swaps it in, retires the old.
@@ -361,7 +424,7 @@ impl Views {
     }
 
     /// Stops a failed rebuild's follower and removes its views.
-    async fn abandon(&self, fresh: Arc<Projection>, dir: &Path) {
+    async fn abandon(&self, fresh: Option<Arc<Projection>>, dir: &Path) {
         let follower = self.rebuilding.lock().ok().and_then(|mut f| f.take());
         if let Some(f) = follower {
             let _ = f.stop().await;

@@ -97,6 +97,9 @@ async fn one_rebuild_at_a_time_and_a_wait_for_a_position_follows_the_switch() {
         "the rebuilt views are served"
     );
     assert_eq!(after.digest().expect("digest"), digest);
+    // What is served is the compacted copy; the views it was copied from are gone.
+    assert_ne!(done.directory, started.directory);
+    assert!(done.directory.is_dir() && !started.directory.exists());
     drop(before);
 
     let next = register(&handler, 21).await;

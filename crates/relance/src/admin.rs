@@ -96,9 +96,29 @@ pub async fn rebuild(data_dir: &Path, nats: &NatsArgs) -> Result<()> {
     }
     progress.done();
     projection.flush().await?;
+    let grown = projection.size_on_disk();
+    // Views just rebuilt hold several superseded versions of each view (sled cleans them
+    // slowly): the views served are a compact copy (relance_projection's `compact`).
+    eprintln!("compacting the views ({} MB on disk)", grown / 1_000_000);
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let to = relance_server::rebuilt_dir(&data_dir.join("projection"), unix_ms);
+    let copy = {
+        let (p, to) = (projection.clone(), to.clone());
+        tokio::task::spawn_blocking(move || p.compact_into(&to)).await??
+    };
+    drop(projection);
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    std::fs::rename(&to, &dir)
+        .with_context(|| format!("cannot move {} to {}", to.display(), dir.display()))?;
+    let history = std::sync::Arc::new(relance_projection::LogHistory::new(log.clone()));
+    let projection = Projection::open_over_log(&dir, history)?;
     println!(
-        "rebuilt the projection up to position {}",
-        projection.checkpoint()
+        "rebuilt the projection up to position {}: {} MB on disk, compacted from {} MB",
+        projection.checkpoint(),
+        copy.size_on_disk / 1_000_000,
+        grown / 1_000_000
     );
     println!("digest {}", projection.digest()?);
     Ok(())

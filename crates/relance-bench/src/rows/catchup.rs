@@ -42,18 +42,22 @@ pub async fn catchup_rows(
         // Issue "National scale for the read side": at least 0.6× the raw read at 1,000,000
         // events; at 10,000,000, at least 0.5× and the whole rebuild under 4 minutes.
         let national = plan.events >= 10_000_000;
+        // The rebuild's time: following the log, then compacting the views.
+        let whole = rebuilt.seconds + rebuilt.compact_seconds;
         let (target, met) = if national {
             (
                 "≥ 0.5× and rebuilt in < 4 min",
-                r.ratio.map(|x| x >= 0.5 && rebuilt.seconds < 240.0),
+                r.ratio.map(|x| x >= 0.5 && whole < 240.0),
             )
         } else {
             ("≥ 0.6×", r.ratio.map(|x| x >= 0.6))
         };
         rows.push(r.target(target, met).note(format!(
-            "relance_projection::run following JetStream; {} cooperatives; rebuilt in {:.0} s; views {} MB on disk",
+            "relance_projection::run following JetStream; {} cooperatives; rebuilt in {:.0} s ({:.0} s following, {:.0} s compacting); views {} MB on disk",
             plan.coops,
+            whole,
             rebuilt.seconds,
+            rebuilt.compact_seconds,
             rebuilt.disk_bytes / 1_000_000
         )));
         let events = plan.events.max(1) as f64;
@@ -72,7 +76,10 @@ pub async fn catchup_rows(
             ratio: (payload_bytes > 0).then(|| per_event / payload),
             target: "< 100 B/event".into(),
             met: Some(per_event < 100.0),
-            note: "sled's size on disk after the rebuild and a flush".into(),
+            note: format!(
+                "sled's size on disk after the rebuild, compacted ({:.0} B/event before compacting)",
+                rebuilt.grown_bytes as f64 / events
+            ),
             detail: None,
         });
         let peak = rebuilt.peak_hwm_kb as f64 / 1024.0;

@@ -46,12 +46,16 @@ impl Node {
 
     /// Opens the views over the log, writing a snapshot every `every` events.
     fn open(&self, every: u64) -> Arc<Projection> {
+        self.open_at(&self.views_dir(), every)
+    }
+
+    /// Opens the views in `dir` over the log, writing a snapshot every `every` events.
+    fn open_at(&self, dir: &std::path::Path, every: u64) -> Arc<Projection> {
         let history = {
             let _in_runtime = self.runtime.enter();
             Arc::new(LogHistory::new(self.log.clone()))
         };
-        let projection =
-            Projection::open_over_log(self.views_dir(), history).expect("open views over the log");
+        let projection = Projection::open_over_log(dir, history).expect("open views over the log");
         projection
             .set_snapshot_every(every)
             .expect("set the interval");
@@ -405,5 +409,94 @@ fn poison_and_quarantine_after_snapshots_answer_as_the_full_fold() {
     assert_eq!(
         with.digest().expect("digest"),
         without.digest().expect("digest")
+    );
+}
+
+/// Views compacted into a fresh directory (how a rebuild ends, `Projection::compact_into`)
+/// answer every query as the views they copy (digest, tree head, chain heads, views,
+/// histories, StateAt and SummaryAt from the copied snapshots), then go on following the log
+/// from their checkpoint to the same place; a copy into views that hold records is refused.
+#[test]
+fn compacted_views_answer_as_the_views_they_copy_and_go_on() {
+    let ops: Vec<_> = (0..90u32)
+        .map(|i| crate::stream::Op {
+            coop: (i % 4) as usize,
+            kind: (i % 9) as u8,
+            a: i.wrapping_mul(2_654_435_761),
+            b: i.wrapping_mul(40_503),
+        })
+        .collect();
+    let builder = random_history_from(HistoryBuilder::skewed(vec![0, 300_000, -300_000]), &ops);
+    let events = builder.into_events();
+    let node = Node::new(&events);
+    let half = events.len() as u64 / 2;
+    let over = node.open(3);
+    node.follow(&over, 2, half);
+    let to = node.dir.path().join("compacted");
+    let copy = over.compact_into(&to).expect("compact the views");
+    assert_eq!(copy.position, half);
+    assert!(copy.records > 0 && copy.bytes > 0, "{copy:?}");
+    let refused = over
+        .compact_into(&to)
+        .expect_err("a copy into views that hold records");
+    assert!(
+        refused.to_string().contains("already holds views"),
+        "{refused}"
+    );
+    let compacted = node.open_at(&to, 3);
+    let ids: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| e.cooperative_id.to_string())
+        .collect();
+    let same = |a: &Projection, b: &Projection, last: u64| {
+        assert_eq!(a.checkpoint(), b.checkpoint());
+        assert_eq!(a.digest().expect("digest"), b.digest().expect("digest"));
+        assert_eq!(a.tree_head().expect("tree"), b.tree_head().expect("tree"));
+        assert_eq!(a.summary(), b.summary());
+        assert_eq!(
+            a.heads_at_checkpoint().expect("heads"),
+            b.heads_at_checkpoint().expect("heads")
+        );
+        let times = recording_times(&events);
+        for p in 0..=last + 1 {
+            let at = AsOf {
+                position: Some(p),
+                ..AsOf::default()
+            };
+            let by_time = AsOf {
+                recorded_at_ms: times.get(p as usize).copied(),
+                ..AsOf::default()
+            };
+            for at in [&at, &by_time] {
+                assert_eq!(
+                    a.summary_at(at).expect("sum"),
+                    b.summary_at(at).expect("sum")
+                );
+                for id in &ids {
+                    assert_eq!(
+                        a.state_at(id, at).expect("state"),
+                        b.state_at(id, at).expect("state"),
+                        "{id} at {at:?}"
+                    );
+                }
+            }
+        }
+        for id in &ids {
+            assert_eq!(a.get(id).expect("get"), b.get(id).expect("get"), "{id}");
+            assert_eq!(
+                a.history(id).expect("history"),
+                b.history(id).expect("history")
+            );
+        }
+    };
+    same(&over, &compacted, half);
+    node.follow(&over, 2, u64::MAX);
+    node.follow(&compacted, 5, u64::MAX);
+    let last = events.last().map_or(0, |e| e.position);
+    assert_eq!(compacted.checkpoint(), last);
+    same(&over, &compacted, last);
+    assert_eq!(
+        compacted.summary_at(&AsOf::default()).expect("now"),
+        full_fold(&events, &AsOf::default())
     );
 }
