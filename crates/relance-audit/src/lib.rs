@@ -11,6 +11,7 @@
 mod checkpoint;
 mod format;
 mod replay;
+mod spill;
 mod tree;
 mod verify;
 

@@ -1,12 +1,17 @@
 //! Offline replay: an export's events, re-encoded exactly as the log stores them, applied to a
 //! fresh [`Projection`] in a temporary directory. The digest is computed by the same
-//! `Projection::digest` the live node runs, so equal histories give equal digests.
+//! `Projection::digest` the live node runs, so equal histories give equal digests. The views
+//! read histories from the export's events spilled beside them (`spill`), as a node's views
+//! read them from the log.
 
 use std::io::BufRead;
+use std::sync::Arc;
 
 use relance_domain::{Recorded, Summary};
+use relance_log::LogError;
 use relance_projection::{PreparedBatch, Projection, ProjectionError, MAX_BATCH};
 
+use crate::spill::Spill;
 use crate::{parse_line, Line, ParseError, Progress};
 
 /// Which events to replay.
@@ -38,6 +43,8 @@ pub enum ReplayError {
     Parse(#[from] ParseError),
     #[error("projection: {0}")]
     Projection(#[from] ProjectionError),
+    #[error("{0}")]
+    Spill(#[from] LogError),
     #[error("line {line}: position {position} is not after {previous}: the export is not in stream order (run `relance audit verify`)")]
     Order {
         line: usize,
@@ -56,11 +63,12 @@ pub fn replay(
     progress: &mut dyn Progress,
 ) -> Result<Replayed, ReplayError> {
     let dir = tempfile::tempdir()?;
-    let projection = Projection::open(dir.path())?;
+    let spill = Arc::new(Spill::new(tempfile::tempfile_in(dir.path())?)?);
+    let projection = Projection::open_over_log(dir.path().join("views"), spill.clone())?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(PreparedBatch, u64), ReplayError>>(2);
     let events = std::thread::scope(|scope| {
         scope.spawn(move || {
-            if let Err(e) = read_batches(input, until, &tx) {
+            if let Err(e) = read_batches(input, until, &spill, &tx) {
                 // The applying side stops at the first error; it may have stopped already.
                 let _gone = tx.send(Err(e));
             }
@@ -90,8 +98,17 @@ pub fn replay(
 fn read_batches(
     input: impl BufRead,
     until: Until,
+    spill: &Spill,
     tx: &std::sync::mpsc::SyncSender<Result<(PreparedBatch, u64), ReplayError>>,
 ) -> Result<(), ReplayError> {
+    // Each batch is spilled, and readable, before the views apply it.
+    let spilled = |prepared: PreparedBatch| -> Result<PreparedBatch, ReplayError> {
+        for (rec, payload) in prepared.events() {
+            spill.push(rec, payload)?;
+        }
+        spill.flush()?;
+        Ok(prepared)
+    };
     let mut batch: Vec<Recorded> = Vec::with_capacity(MAX_BATCH);
     let mut events = 0u64;
     let mut previous = 0u64;
@@ -122,12 +139,13 @@ fn read_batches(
         batch.push(Recorded { position, envelope });
         events += 1;
         if batch.len() == MAX_BATCH {
-            let prepared = PreparedBatch::from_recorded(std::mem::take(&mut batch));
+            let prepared = spilled(PreparedBatch::from_recorded(std::mem::take(&mut batch)))?;
             if tx.send(Ok((prepared, events))).is_err() {
                 return Ok(());
             }
         }
     }
-    let _gone = tx.send(Ok((PreparedBatch::from_recorded(batch), events)));
+    let last = spilled(PreparedBatch::from_recorded(batch))?;
+    let _gone = tx.send(Ok((last, events)));
     Ok(())
 }

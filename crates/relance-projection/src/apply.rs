@@ -68,6 +68,14 @@ impl PreparedBatch {
         self.0.is_empty()
     }
 
+    /// The batch's events with their stored bytes, in position order (poison left out).
+    pub fn events(&self) -> impl Iterator<Item = (&Recorded, &[u8])> {
+        self.0.iter().filter_map(|i| match i {
+            Item::Event(p) => Some((&p.recorded, p.payload.as_slice())),
+            Item::Poison(_) => None,
+        })
+    }
+
     /// Appends `later`, whose events all follow this batch's.
     pub fn append(&mut self, later: PreparedBatch) {
         self.0.extend(later.0);

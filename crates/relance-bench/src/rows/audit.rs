@@ -80,7 +80,7 @@ pub async fn audit_rows(path: &Path, events: u64, rows: &mut Vec<Row>) -> Result
     r.baseline_shown = fmt_bytes_rate(sha);
     r.unit = "bytes per second".into();
     rows.push(r.note(format!(
-        "offline rebuild into a fresh sled; {} events replayed",
+        "offline rebuild into a fresh sled, histories spilled to a file beside it; {} events replayed",
         replayed.events
     )));
     Ok(())
