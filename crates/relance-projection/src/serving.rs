@@ -40,14 +40,31 @@ impl Serving {
     /// Waits (at most `timeout`) until the projection served has applied `position`, following
     /// a switch that happens meanwhile; `Err` holds the checkpoint reached.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64, u64> {
+        self.reach(position, timeout).await.map(|p| p.checkpoint())
+    }
+
+    /// Waits (at most `timeout`) until the projection served has applied `position`, and
+    /// returns it: the views to answer from. Views switched away from while the wait ran do
+    /// not count, though their follower may still move them on until they are retired: a
+    /// request that asked for `position` must be answered by views that hold it. `Err` holds
+    /// the checkpoint reached.
+    pub async fn reach(&self, position: u64, timeout: Duration) -> Result<Arc<Projection>, u64> {
         let deadline = Instant::now() + timeout;
         loop {
             let p = self.current();
             let left = deadline.saturating_duration_since(Instant::now());
-            match p.wait_for(position, left.min(SWITCH_CHECK)).await {
-                Ok(at) => return Ok(at),
-                Err(at) if left <= SWITCH_CHECK => return Err(at),
-                Err(_) => {}
+            let reached = p.wait_for(position, left.min(SWITCH_CHECK)).await;
+            let now = self.current();
+            if Arc::ptr_eq(&p, &now) {
+                match reached {
+                    Ok(_) => return Ok(p),
+                    Err(at) if left <= SWITCH_CHECK => return Err(at),
+                    Err(_) => {}
+                }
+            } else if left <= SWITCH_CHECK {
+                // Switched as time ran out: the views served now answer, or say where they are.
+                let at = now.checkpoint();
+                return if at >= position { Ok(now) } else { Err(at) };
             }
         }
     }

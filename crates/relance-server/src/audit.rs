@@ -44,14 +44,17 @@ impl AuditService {
                 "this node has no projection (--role command): ask a projection node",
             ));
         };
-        if min > 0 {
-            projection.wait_for(min, self.wait).await.map_err(|at| {
-                refuse(Rule::PositionNotReached, format!(
-                    "the projection is at position {at} and has not reached min_position {min}; retry"
-                ))
-            })?;
+        if min == 0 {
+            return Ok(projection.current());
         }
-        Ok(projection.current())
+        projection.reach(min, self.wait).await.map_err(|at| {
+            refuse(
+                Rule::PositionNotReached,
+                format!(
+                "the projection is at position {at} and has not reached min_position {min}; retry"
+            ),
+            )
+        })
     }
 }
 

@@ -50,15 +50,15 @@ impl QueryService {
 
     /// The projection to answer from, once it has applied `min_position` (0: now).
     async fn reach(&self, min_position: u64) -> Result<Arc<Projection>, tonic::Status> {
-        if min_position > 0 {
-            self.projection.wait_for(min_position, self.wait).await.map_err(|at| {
-                refuse(Rule::PositionNotReached, format!(
-                    "the projection is at position {at} and has not reached min_position {min_position} within {:?}; retry",
-                    self.wait
-                ))
-            })?;
+        if min_position == 0 {
+            return Ok(self.projection.current());
         }
-        Ok(self.projection.current())
+        self.projection.reach(min_position, self.wait).await.map_err(|at| {
+            refuse(Rule::PositionNotReached, format!(
+                "the projection is at position {at} and has not reached min_position {min_position} within {:?}; retry",
+                self.wait
+            ))
+        })
     }
 }
 

@@ -16,6 +16,7 @@ mod over_log;
 mod poison;
 mod replay;
 mod series;
+mod serving;
 mod snapshots;
 mod stream;
 mod summary;
