@@ -2,7 +2,8 @@
 //! stored form appended to a temporary file as it is read, with where every cooperative's
 //! events and every position lie kept in memory (about 20 bytes an event). The replay's views
 //! read histories from it as a node's views read them from the log (History, the refold after
-//! a retraction, the digest), instead of writing a second copy of every event into sled.
+//! a retraction, the digest), instead of writing a second copy of every event into sled. A
+//! record is the embedded log's ([`Record`]), behind its length.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,6 +12,7 @@ use std::sync::Mutex;
 
 use relance_domain::{CoopId, Recorded};
 use relance_log::{LogError, StoredEvent};
+use relance_log_sled::{decode_record, Record};
 use relance_projection::HistorySource;
 
 /// Events read, spilled to a file, findable by cooperative and by position.
@@ -50,19 +52,16 @@ impl Spill {
     /// [`flush`]: Self::flush
     pub(crate) fn push(&self, rec: &Recorded, payload: &[u8]) -> Result<(), LogError> {
         let env = &rec.envelope;
-        let mut record = Vec::with_capacity(payload.len() + 128);
-        for text in [
-            env.cooperative_id.as_str(),
-            env.event_id.as_str(),
-            env.event.type_name(),
-            env.request_id.as_str(),
-        ] {
-            record.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            record.extend_from_slice(text.as_bytes());
+        let record = Record {
+            cooperative_id: env.cooperative_id.as_str(),
+            event_id: &env.event_id,
+            event_type: env.event.type_name(),
+            request_id: &env.request_id,
+            version: env.version,
+            schema_version: env.schema_version,
+            payload,
         }
-        record.extend_from_slice(&env.version.to_le_bytes());
-        record.extend_from_slice(&env.schema_version.to_le_bytes());
-        record.extend_from_slice(payload);
+        .encode();
         let mut writer = self.writer.lock().map_err(failed)?;
         writer
             .write_all(&(record.len() as u32).to_le_bytes())
@@ -98,41 +97,10 @@ impl Spill {
             file.read_exact(&mut len).map_err(failed)?;
             let mut record = vec![0u8; u32::from_le_bytes(len) as usize];
             file.read_exact(&mut record).map_err(failed)?;
-            events.push(decode(position, &record)?);
+            events.push(decode_record(position, &record)?);
         }
         Ok(events)
     }
-}
-
-/// A spilled record back into a stored event.
-fn decode(position: u64, record: &[u8]) -> Result<StoredEvent, LogError> {
-    let short = || failed(format!("the record of position {position} is cut short"));
-    let mut at = 0usize;
-    let mut take = |n: usize| -> Result<&[u8], LogError> {
-        let bytes = record.get(at..at + n).ok_or_else(short)?;
-        at += n;
-        Ok(bytes)
-    };
-    let mut texts = Vec::with_capacity(4);
-    for _ in 0..4 {
-        let len = u32::from_le_bytes(take(4)?.try_into().map_err(|_| short())?) as usize;
-        texts.push(String::from_utf8(take(len)?.to_vec()).map_err(failed)?);
-    }
-    let version = u64::from_le_bytes(take(8)?.try_into().map_err(|_| short())?);
-    let schema_version = u32::from_le_bytes(take(4)?.try_into().map_err(|_| short())?);
-    let payload = record.get(at..).ok_or_else(short)?.to_vec();
-    let [coop, event_id, event_type, request_id] =
-        <[String; 4]>::try_from(texts).map_err(|_| short())?;
-    Ok(StoredEvent {
-        position,
-        cooperative_id: CoopId::parse(&coop).map_err(failed)?,
-        version,
-        event_id,
-        event_type,
-        schema_version,
-        request_id,
-        payload,
-    })
 }
 
 impl HistorySource for Spill {

@@ -128,28 +128,40 @@ impl Sample {
     }
 }
 
-/// Appends the catch-up stream's `events` envelopes over `coops` cooperatives (the same ones
-/// [`fill_stream`] publishes) to `log`, in batches, with progress.
-pub async fn fill_log(log: &dyn relance_log::EventLog, events: u64, coops: u64) -> Result<()> {
+/// The catch-up stream's `events` envelopes over `coops` cooperatives, in order: round-robin
+/// over the cooperatives, each chained to its cooperative's previous one.
+pub fn catchup_envelopes(events: u64, coops: u64) -> impl Iterator<Item = Envelope> {
     let ids: Vec<CoopId> = (0..coops)
         .map(|i| CoopId::parse(&coop_id(i)).expect("valid id"))
         .collect();
     let mut last: Vec<(u64, Hash)> = vec![(0, Hash::ZERO); coops as usize];
+    (0..events).map(move |n| {
+        let c = (n % coops) as usize;
+        let (v, prev) = last[c];
+        let e = envelope(&ids[c], c as u64, v + 1, prev, n);
+        last[c] = (v + 1, e.hash);
+        e
+    })
+}
+
+/// Appends the catch-up stream's `events` envelopes over `coops` cooperatives (the same ones
+/// [`fill_stream`] publishes) to `log`, in batches, with progress.
+pub async fn fill_log(log: &dyn relance_log::EventLog, events: u64, coops: u64) -> Result<()> {
+    let mut envelopes = catchup_envelopes(events, coops);
     // Round-robin over the cooperatives: no two appends of one cooperative in a batch.
-    let per_batch = coops.clamp(1, 1_000);
+    let per_batch = coops.clamp(1, 1_000) as usize;
     let started = Instant::now();
     let mut reported = Instant::now();
     let mut n = 0;
     while n < events {
-        let mut batch = Vec::with_capacity(per_batch as usize);
-        for n in n..(n + per_batch).min(events) {
-            let c = (n % coops) as usize;
-            let (v, prev) = last[c];
-            let e = envelope(&ids[c], c as u64, v + 1, prev, n);
-            last[c] = (v + 1, e.hash);
-            let payload = relance_proto::encode_envelope(&e);
-            batch.push(append_request(&e, payload));
-        }
+        let batch: Vec<AppendRequest> = envelopes
+            .by_ref()
+            .take(per_batch)
+            .map(|e| {
+                let payload = relance_proto::encode_envelope(&e);
+                append_request(&e, payload)
+            })
+            .collect();
         n += batch.len() as u64;
         for r in log.append_batch(batch).await {
             r.map_err(|e| anyhow!("filling the embedded log: {e}"))?;
@@ -196,19 +208,12 @@ pub async fn fill_stream(url: &str, events: u64, coops: u64, export: Option<&Pat
         }
         None => None,
     };
-    let ids: Vec<CoopId> = (0..coops)
-        .map(|i| CoopId::parse(&coop_id(i)).expect("valid id"))
-        .collect();
-    let mut last: Vec<(u64, Hash)> = vec![(0, Hash::ZERO); coops as usize];
     let mut inflight = VecDeque::with_capacity(1024);
     let mut bytes = 0u64;
     let started = Instant::now();
     let mut reported = Instant::now();
-    for n in 0..events {
-        let c = (n % coops) as usize;
-        let (v, prev) = last[c];
-        let e = envelope(&ids[c], c as u64, v + 1, prev, n);
-        last[c] = (v + 1, e.hash);
+    for (n, e) in catchup_envelopes(events, coops).enumerate() {
+        let n = n as u64;
         let payload = relance_proto::encode_envelope(&e);
         bytes += payload.len() as u64;
         let r = append_request(&e, Vec::new());

@@ -43,6 +43,11 @@ impl Date {
         Self::from_ymd(i32::try_from(y).ok()?, m, d)
     }
 
+    /// [`parse`](Self::parse), with an error naming the text and the format.
+    fn parse_text(raw: &str) -> Result<Self, String> {
+        Self::parse(raw).ok_or_else(|| format!("{raw:?} is not a date YYYY-MM-DD"))
+    }
+
     /// The UTC date of a Unix time in milliseconds.
     pub fn from_unix_ms(ms: i64) -> Self {
         Self(ms.div_euclid(86_400_000) as i32)
@@ -115,24 +120,14 @@ impl Serialize for Date {
 impl<'de> Deserialize<'de> for Date {
     /// Parses `YYYY-MM-DD` from borrowed text where the format allows it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Date;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a date YYYY-MM-DD")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Date, E> {
-                Date::parse(v).ok_or_else(|| E::custom(format!("{v:?} is not a date YYYY-MM-DD")))
-            }
-        }
-        deserializer.deserialize_str(Text)
+        crate::text::from_text(deserializer, "a date YYYY-MM-DD", Date::parse_text)
     }
 }
 
 impl TryFrom<String> for Date {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value).ok_or_else(|| format!("{value:?} is not a date YYYY-MM-DD"))
+        Self::parse_text(&value)
     }
 }
 

@@ -31,18 +31,7 @@ impl Serialize for Hash {
 impl<'de> Deserialize<'de> for Hash {
     /// Reads the hex text from borrowed text where the format allows it.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Hash;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("64 hex characters")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Hash, E> {
-                Hash::from_hex(v)
-                    .ok_or_else(|| E::custom(format!("{v:?} is not 64 hex characters")))
-            }
-        }
-        deserializer.deserialize_str(Text)
+        crate::text::from_text(deserializer, "64 hex characters", Hash::from_text)
     }
 }
 
@@ -58,6 +47,11 @@ impl Hash {
         let mut out = [0u8; 32];
         hex::decode_to_slice(raw, &mut out).ok()?;
         Some(Self(out))
+    }
+
+    /// [`from_hex`](Self::from_hex), with an error naming the text and the format.
+    fn from_text(raw: &str) -> Result<Self, String> {
+        Self::from_hex(raw).ok_or_else(|| format!("{raw:?} is not 64 hex characters"))
     }
 
     pub fn from_slice(raw: &[u8]) -> Option<Self> {
@@ -80,7 +74,7 @@ impl fmt::Display for Hash {
 impl TryFrom<String> for Hash {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::from_hex(&value).ok_or_else(|| format!("{value:?} is not 64 hex characters"))
+        Self::from_text(&value)
     }
 }
 

@@ -17,6 +17,7 @@ mod series;
 mod state;
 mod subscription;
 mod summary;
+mod text;
 pub mod upcast;
 
 pub use date::Date;

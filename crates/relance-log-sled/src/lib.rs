@@ -1,7 +1,7 @@
 //! The embedded event log: the [`EventLog`] port's adapter over one sled tree, in the same process.
 //!
 //! Keys (one tree, so every append is one atomic `apply_batch`):
-//! - `e` + position (u64 BE) → record (see [`encode_record`])
+//! - `e` + position (u64 BE) → record (see [`Record`])
 //! - `c` + cooperative id + `0x00` + version (u64 BE) → position (its last key gives the
 //!   cooperative's version; logs written by earlier builds also hold `h` head keys, no longer read)
 //! - `r` + cooperative id + `0x00` + request id → position
@@ -79,21 +79,50 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Record layout: coop, event id, event type, request id (each u32 BE length + UTF-8),
-/// version (u64 BE), schema version (u32 BE), then the payload to the end.
-fn encode_record(r: &AppendRequest, version: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(r.payload.len() + 128);
-    put_str(&mut out, r.cooperative_id.as_str());
-    put_str(&mut out, &r.event_id);
-    put_str(&mut out, &r.event_type);
-    put_str(&mut out, &r.request_id);
-    out.extend_from_slice(&be(version));
-    out.extend_from_slice(&r.schema_version.to_be_bytes());
-    out.extend_from_slice(&r.payload);
-    out
+/// One event as the embedded log stores it (its position is the key), also the form the
+/// offline replay spills an export's events in (`relance-audit`). Layout: coop, event id,
+/// event type, request id (each u32 BE length + UTF-8), version (u64 BE), schema version
+/// (u32 BE), then the payload to the end; read back with [`decode_record`].
+pub struct Record<'a> {
+    pub cooperative_id: &'a str,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub request_id: &'a str,
+    pub version: u64,
+    pub schema_version: u32,
+    pub payload: &'a [u8],
 }
 
-fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
+impl Record<'_> {
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.payload.len() + 128);
+        put_str(&mut out, self.cooperative_id);
+        put_str(&mut out, self.event_id);
+        put_str(&mut out, self.event_type);
+        put_str(&mut out, self.request_id);
+        out.extend_from_slice(&be(self.version));
+        out.extend_from_slice(&self.schema_version.to_be_bytes());
+        out.extend_from_slice(self.payload);
+        out
+    }
+}
+
+fn encode_record(r: &AppendRequest, version: u64) -> Vec<u8> {
+    Record {
+        cooperative_id: r.cooperative_id.as_str(),
+        event_id: &r.event_id,
+        event_type: &r.event_type,
+        request_id: &r.request_id,
+        version,
+        schema_version: r.schema_version,
+        payload: &r.payload,
+    }
+    .encode()
+}
+
+/// The stored event at `position` whose [`Record`] is `bytes`.
+pub fn decode_record(position: u64, bytes: &[u8]) -> Result<StoredEvent, LogError> {
     let corrupt = |what: &str| LogError::Corrupt(format!("record at position {position}: {what}"));
     let mut at = 0usize;
     let take_str = |at: &mut usize| -> Result<String, LogError> {

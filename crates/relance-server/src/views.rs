@@ -374,8 +374,16 @@ impl Views {
         if let Err(e) = std::fs::remove_dir_all(dir) {
             tracing::warn!(error = %e, dir = %dir.display(), "could not remove the uncompacted views");
         }
-        let history = Arc::new(LogHistory::new(self.log.clone()));
-        let copied = Projection::open_over_log(&to, history)?;
+        // Opening waits for sled's lock, which the copy's handle releases from background
+        // threads: not on a runtime worker.
+        let copied = {
+            let (log, to) = (self.log.clone(), to.clone());
+            tokio::task::spawn_blocking(move || {
+                Projection::open_over_log(&to, Arc::new(LogHistory::new(log)))
+            })
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??
+        };
         let mut slot = self.rebuilding.lock().map_err(|_| poisoned())?;
         // A shutdown that began meanwhile found no follower to stop: start none.
         if self.closing.load(Ordering::SeqCst) {

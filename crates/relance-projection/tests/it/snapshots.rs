@@ -119,6 +119,20 @@ async fn append_all(log: &dyn EventLog, events: &[StoredEvent]) {
     }
 }
 
+/// A fixed history of `ops` commands over the four random cooperatives, every kind of command
+/// in turn (retractions included), recorded by three clocks that disagree.
+fn skewed_history(ops: u32) -> Vec<StoredEvent> {
+    let ops: Vec<_> = (0..ops)
+        .map(|i| crate::stream::Op {
+            coop: (i % 4) as usize,
+            kind: (i % 9) as u8,
+            a: i.wrapping_mul(2_654_435_761),
+            b: i.wrapping_mul(40_503),
+        })
+        .collect();
+    random_history_from(HistoryBuilder::skewed(vec![0, 300_000, -300_000]), &ops).into_events()
+}
+
 /// What the full fold of `events` knows at `at`: the sum of each cooperative's state folded
 /// from its events known then, and the last position known.
 fn full_fold(events: &[StoredEvent], at: &AsOf) -> SummaryAt {
@@ -309,16 +323,7 @@ fn a_retraction_after_a_snapshot_of_an_event_before_it_is_counted() {
 /// SummaryAt by the full fold, write no snapshot when they go on, and still answer it exactly.
 #[test]
 fn views_without_snapshots_still_answer_and_write_none() {
-    let ops: Vec<_> = (0..48u32)
-        .map(|i| crate::stream::Op {
-            coop: (i % 4) as usize,
-            kind: (i % 9) as u8,
-            a: i.wrapping_mul(2_654_435_761),
-            b: i.wrapping_mul(40_503),
-        })
-        .collect();
-    let builder = random_history_from(HistoryBuilder::skewed(vec![0, 300_000, -300_000]), &ops);
-    let events = builder.into_events();
+    let events = skewed_history(48);
     let kept = Views::replayed(&events);
     let node = Node::new(&events);
     let half = events.len() as u64 / 2;
@@ -418,16 +423,7 @@ fn poison_and_quarantine_after_snapshots_answer_as_the_full_fold() {
 /// from their checkpoint to the same place; a copy into views that hold records is refused.
 #[test]
 fn compacted_views_answer_as_the_views_they_copy_and_go_on() {
-    let ops: Vec<_> = (0..90u32)
-        .map(|i| crate::stream::Op {
-            coop: (i % 4) as usize,
-            kind: (i % 9) as u8,
-            a: i.wrapping_mul(2_654_435_761),
-            b: i.wrapping_mul(40_503),
-        })
-        .collect();
-    let builder = random_history_from(HistoryBuilder::skewed(vec![0, 300_000, -300_000]), &ops);
-    let events = builder.into_events();
+    let events = skewed_history(90);
     let node = Node::new(&events);
     let half = events.len() as u64 / 2;
     let over = node.open(3);
