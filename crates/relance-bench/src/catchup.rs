@@ -1,5 +1,6 @@
 //! Projection catch-up: relance's projection following the stream in a child process (so its
-//! peak RSS is its own), against a raw ordered-consumer read that does nothing.
+//! peak RSS is its own), against a raw read of the stream that does nothing, as the follower
+//! reads it; and the other ways of reading the stream.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gen::{CATCHUP_PREFIX, CATCHUP_STREAM};
 
-/// Reads `events` messages of the catch-up stream with an ordered consumer; events per second.
+/// Reads `events` messages of the catch-up stream with async-nats's ordered consumer (the
+/// follower's read before it asked for larger batches); events per second.
 pub async fn raw_read(url: &str, events: u64) -> Result<f64> {
     let client = async_nats::connect(url).await?;
     let js = async_nats::jetstream::new(client);
@@ -36,6 +38,94 @@ pub async fn raw_read(url: &str, events: u64) -> Result<f64> {
             .ok_or_else(|| anyhow!("raw read ended early"))??;
         bytes += m.payload.len();
         n += 1;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    std::hint::black_box(bytes);
+    Ok(rate)
+}
+
+/// Reads `events` messages of the catch-up stream as the projection's follower does (a pull
+/// consumer asking for no acknowledgements, [`relance_log_nats::FOLLOW_BATCH`] messages a
+/// request) and does nothing with them: the catch-up's baseline; events per second.
+pub async fn raw_pull_read(url: &str, events: u64) -> Result<f64> {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    let client = async_nats::connect(url).await?;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(CATCHUP_STREAM).await?;
+    let started = Instant::now();
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: format!("{CATCHUP_PREFIX}.>"),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(relance_log_nats::FOLLOW_BATCH)
+        .messages()
+        .await?;
+    let mut n = 0u64;
+    let mut bytes = 0usize;
+    while n < events {
+        let m = tokio::time::timeout(Duration::from_secs(30), messages.next())
+            .await
+            .context("raw pull read stalled")?
+            .ok_or_else(|| anyhow!("raw pull read ended early"))??;
+        bytes += m.payload.len();
+        n += 1;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    std::hint::black_box(bytes);
+    Ok(rate)
+}
+
+/// Reads `events` messages of the catch-up stream with batch direct gets (nats-server 2.11+),
+/// `batch` messages a request, one request at a time; events per second.
+pub async fn raw_batch_get_read(url: &str, events: u64, batch: usize) -> Result<f64> {
+    let client = async_nats::connect(url).await?;
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut bytes = 0usize;
+    let mut cursor = 1u64;
+    while n < events {
+        let inbox = client.new_inbox();
+        let mut replies = client.subscribe(inbox.clone()).await?;
+        let body = serde_json::json!({
+            "seq": cursor,
+            "next_by_subj": format!("{CATCHUP_PREFIX}.>"),
+            "batch": batch,
+        });
+        client
+            .publish_with_reply(
+                format!("$JS.API.DIRECT.GET.{CATCHUP_STREAM}"),
+                inbox,
+                body.to_string().into(),
+            )
+            .await?;
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), replies.next())
+                .await
+                .context("raw batch get stalled")?
+                .ok_or_else(|| anyhow!("raw batch get ended early"))?;
+            match m.status.map(|s| s.as_u16()) {
+                None => {
+                    bytes += m.payload.len();
+                    n += 1;
+                    cursor = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("Nats-Sequence"))
+                        .and_then(|v| v.as_str().parse::<u64>().ok())
+                        .ok_or_else(|| anyhow!("a direct get reply without its sequence"))?
+                        + 1;
+                }
+                Some(204) => break,
+                Some(code) => bail!("batch direct get answered {code}"),
+            }
+        }
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
     std::hint::black_box(bytes);

@@ -1,6 +1,6 @@
 //! `relance-bench`: relance's figures, each beside a baseline measured in the same run on the
 //! same machine (raw JetStream publish, raw sled insert+flush, a PostgreSQL event store,
-//! a raw ordered-consumer read, gRPC health checks, sha256sum), as ratios: the machines are
+//! a raw pull-consumer read, gRPC health checks, sha256sum), as ratios: the machines are
 //! small and noisy, absolute numbers alone would say little.
 //!
 //! `cargo run --release -p relance-bench -- --quick` (under a minute); without `--quick` the

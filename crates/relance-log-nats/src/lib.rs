@@ -19,7 +19,9 @@
 //!   (see [`group`]).
 //! - **reads** ask the stream leader for one message at a time when few are expected, and use
 //!   an ordered consumer for longer reads, bounded by the head seen when the read starts.
-//! - **follow** is an ordered consumer from the given position, live.
+//! - **follow** is an ephemeral pull consumer from the given position, live, asking for
+//!   [`FOLLOW_BATCH`] messages a request and kept in order by `follow` (made again from the
+//!   next position when a delivery is missed or the consumer fails).
 //!
 //! Modules: `config` (settings), `connect` (start-up checks, stream creation), `classify`
 //! (which failures are transient), `read`, `append`, `group` and `costs`, `follow`; this file holds the shared
@@ -47,6 +49,7 @@ pub mod setup;
 pub use config::{redact_url, GroupCommit, JetStreamConfig, NatsCredentials, NatsTls};
 pub use connect::ConnectError;
 pub use costs::GroupStats;
+pub use follow::FOLLOW_BATCH;
 pub use setup::ServerVersion;
 
 /// The JetStream backend. Cheap to clone (one connection, shared).

@@ -1,5 +1,6 @@
 //! The catch-up rows: the projection rebuilt from the stream in a child process against a raw
-//! ordered-consumer read, and the child's peak memory (also the `--national` rebuild).
+//! read of the stream made as the follower makes it, the other ways of reading the stream, and
+//! the child's peak memory (also the `--national` rebuild).
 
 use std::path::Path;
 
@@ -18,11 +19,18 @@ pub async fn catchup_rows(
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     eprintln!(
-        "[catch-up] raw ordered-consumer read of {} events",
-        plan.events
+        "[catch-up] raw pull-consumer read of {} events ({} a request)",
+        plan.events,
+        relance_log_nats::FOLLOW_BATCH
     );
-    let raw = catchup::raw_read(&server.url, plan.events).await?;
+    let raw = catchup::raw_pull_read(&server.url, plan.events).await?;
     eprintln!("  {}", fmt_rate(raw));
+    // The other ways of reading the stream, measured beside the one the follower uses
+    // (issue "National scale for the read side", point 3); not at national scale, where each
+    // would add minutes.
+    if plan.has(Part::Catchup) && plan.events < 10_000_000 {
+        read_rows(plan, server, raw, rows).await?;
+    }
     eprintln!("[catch-up] projection rebuild in a child process");
     let rebuilt = catchup::rebuild_in_child(&server.url, dir, plan.events).await?;
     let rate = rebuilt.events as f64 / rebuilt.seconds;
@@ -36,7 +44,7 @@ pub async fn catchup_rows(
         let r = Row::rate(
             format!("projection catch-up, {} events", plan.events),
             rate,
-            "raw ordered-consumer read",
+            BASELINE,
             raw,
         );
         // Issue "National scale for the read side": at least 0.6× the raw read at 1,000,000
@@ -99,6 +107,39 @@ pub async fn catchup_rows(
             detail: None,
         });
         tree_rows(plan, &rebuilt, rows);
+    }
+    Ok(())
+}
+
+/// The catch-up's baseline: the read the follower makes, doing nothing with what it reads.
+const BASELINE: &str = "raw pull-consumer read";
+
+/// The ordered consumer (async-nats's, 500 messages a request, which the follower used before)
+/// and batch direct gets (1,024 messages a request, one request at a time), against the
+/// pull-consumer read `pull` of the same stream.
+async fn read_rows(
+    plan: &Plan,
+    server: &nats::Server,
+    pull: f64,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let ordered = catchup::raw_read(&server.url, plan.events).await?;
+    eprintln!("  ordered consumer: {}", fmt_rate(ordered));
+    let got = catchup::raw_batch_get_read(&server.url, plan.events, 1_024).await?;
+    eprintln!("  batch direct get: {}", fmt_rate(got));
+    for (name, rate) in [
+        ("raw ordered-consumer read (500 a request)", ordered),
+        ("raw batch direct get (1,024 a request)", got),
+    ] {
+        rows.push(
+            Row::rate(
+                format!("{name}, {} events", plan.events),
+                rate,
+                BASELINE,
+                pull,
+            )
+            .note("a way of reading the stream the follower does not use".to_owned()),
+        );
     }
     Ok(())
 }

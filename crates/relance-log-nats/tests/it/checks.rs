@@ -441,6 +441,92 @@ async fn follow_from_past_the_head_starts_at_that_position() {
     );
 }
 
+/// The next `n` events of `stream`, each within 10 s.
+async fn next_events(stream: &mut relance_log::EventStream, n: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::with_capacity(n);
+    for _ in 0..n {
+        let e = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("the follower goes on")
+            .expect("an event");
+        got.push((e.position, e.request_id));
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_follower_reads_past_many_pull_requests_every_position_once_in_order() {
+    let server = NatsServer::start(current_binary()).await;
+    let log = connect(JetStreamConfig::new(server.url())).await;
+    // More than two pull requests' worth, over many cooperatives.
+    let total = 2 * relance_log_nats::FOLLOW_BATCH + 500;
+    let requests: Vec<_> = (0..total)
+        .map(|i| {
+            request(
+                &format!("REH-{}", i % 300),
+                (i / 300) as u64,
+                &format!("r{i}"),
+            )
+        })
+        .collect();
+    for chunk in requests.chunks(1_000) {
+        for r in log.append_batch(chunk.to_vec()).await {
+            r.expect("append");
+        }
+    }
+    let mut stream = log.follow(1).await.expect("follow");
+    let got = next_events(&mut stream, total).await;
+    let positions: Vec<u64> = got.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, (1..=total as u64).collect::<Vec<_>>());
+    assert_eq!(got[total - 1].1, format!("r{}", total - 1));
+}
+
+#[tokio::test]
+async fn a_follower_whose_consumer_is_deleted_goes_on_from_the_next_position() {
+    let server = NatsServer::start(current_binary()).await;
+    let log = connect(JetStreamConfig::new(server.url())).await;
+    let mut version = 0;
+    let mut append = |log: &JetStreamLog, i: u64| {
+        version += 1;
+        let r = request("REH-7", version - 1, &format!("r{i}"));
+        let log = log.clone();
+        async move { log.append(r).await.expect("append").position }
+    };
+    for i in 1..=3 {
+        append(&log, i).await;
+    }
+    let mut stream = log.follow(1).await.expect("follow");
+    let first = next_events(&mut stream, 3).await;
+    assert_eq!(first.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1, 2, 3]);
+    // Someone deletes the follower's consumer on the server.
+    let js = plain(&server).await;
+    let on_server = js.get_stream(STREAM).await.expect("stream");
+    let names: Vec<String> = on_server
+        .consumer_names()
+        .map(|n| n.expect("consumer name"))
+        .collect()
+        .await;
+    assert_eq!(names.len(), 1, "one consumer follows: {names:?}");
+    on_server
+        .delete_consumer(&names[0])
+        .await
+        .expect("delete the consumer");
+    for i in 4..=6 {
+        append(&log, i).await;
+    }
+    let next = next_events(&mut stream, 3).await;
+    assert_eq!(
+        next,
+        [
+            (4, "r4".to_owned()),
+            (5, "r5".to_owned()),
+            (6, "r6".to_owned())
+        ],
+        "nothing skipped, nothing repeated"
+    );
+}
+
 #[tokio::test]
 async fn a_writer_that_never_read_the_cooperative_still_appends_at_the_right_sequence() {
     let server = NatsServer::start(current_binary()).await;
