@@ -28,7 +28,19 @@ pub async fn raw_read(url: &str, events: u64) -> Result<f64> {
             ..Default::default()
         })
         .await?;
-    let mut messages = consumer.messages().await?;
+    drain(consumer.messages().await?, events, started).await
+}
+
+/// Takes `events` messages from `messages`, each within 30 s, and does nothing with them;
+/// events per second since `started`.
+async fn drain<E>(
+    mut messages: impl futures::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin,
+    events: u64,
+    started: Instant,
+) -> Result<f64>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let mut n = 0u64;
     let mut bytes = 0usize;
     while n < events {
@@ -62,24 +74,12 @@ pub async fn raw_pull_read(url: &str, events: u64) -> Result<f64> {
             ..Default::default()
         })
         .await?;
-    let mut messages = consumer
+    let messages = consumer
         .stream()
         .max_messages_per_batch(relance_log_nats::FOLLOW_BATCH)
         .messages()
         .await?;
-    let mut n = 0u64;
-    let mut bytes = 0usize;
-    while n < events {
-        let m = tokio::time::timeout(Duration::from_secs(30), messages.next())
-            .await
-            .context("raw pull read stalled")?
-            .ok_or_else(|| anyhow!("raw pull read ended early"))??;
-        bytes += m.payload.len();
-        n += 1;
-    }
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    std::hint::black_box(bytes);
-    Ok(rate)
+    drain(messages, events, started).await
 }
 
 /// Reads `events` messages of the catch-up stream with batch direct gets (nats-server 2.11+),
