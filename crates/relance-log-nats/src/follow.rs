@@ -76,9 +76,15 @@ impl Consumer {
             })
             .await
             .map_err(|e| request_failure("creating a follower", &e))?;
+        // A server whose `max_request_batch` is lower refuses larger requests: ask for at most
+        // that many, as the ordered consumer does.
+        let batch = match usize::try_from(consumer.cached_info().config.max_batch) {
+            Ok(max) if max > 0 => FOLLOW_BATCH.min(max),
+            _ => FOLLOW_BATCH,
+        };
         consumer
             .stream()
-            .max_messages_per_batch(FOLLOW_BATCH)
+            .max_messages_per_batch(batch)
             .messages()
             .await
             .map_err(|e| request_failure("starting a follower", &e))

@@ -483,6 +483,27 @@ async fn a_follower_reads_past_many_pull_requests_every_position_once_in_order()
 }
 
 #[tokio::test]
+async fn a_follower_asks_no_more_than_the_servers_max_request_batch() {
+    // A server that refuses pull requests for more than 100 messages.
+    let dir = tempfile::tempdir().expect("config directory");
+    let config = dir.path().join("limits.conf");
+    std::fs::write(&config, "jetstream { limits { max_request_batch: 100 } }\n")
+        .expect("write the config");
+    let server = NatsServer::start_with_config(current_binary(), &config).await;
+    let log = connect(JetStreamConfig::new(server.url())).await;
+    let requests: Vec<_> = (0..350)
+        .map(|i| request(&format!("REH-{i}"), 0, "r"))
+        .collect();
+    for r in log.append_batch(requests).await {
+        r.expect("append");
+    }
+    let mut stream = log.follow(1).await.expect("follow");
+    let got = next_events(&mut stream, 350).await;
+    let positions: Vec<u64> = got.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, (1..=350).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn a_follower_whose_consumer_is_deleted_goes_on_from_the_next_position() {
     let server = NatsServer::start(current_binary()).await;
     let log = connect(JetStreamConfig::new(server.url())).await;
