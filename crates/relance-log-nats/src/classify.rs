@@ -1,7 +1,9 @@
 //! Which JetStream failures a retry may get past, and what each one means for the log.
 
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
-use async_nats::jetstream::stream::{LastRawMessageErrorKind, RawMessageError};
+use async_nats::jetstream::stream::{
+    ConsumerError, ConsumerErrorKind, LastRawMessageErrorKind, RawMessageError,
+};
 use async_nats::jetstream::{self, ErrorCode};
 use relance_log::LogError;
 
@@ -35,6 +37,17 @@ pub(crate) fn request_failure(what: &str, e: &(dyn std::error::Error + 'static))
     match jetstream_code(e) {
         Some(code) if !transient_code(code) => LogError::Storage(format!("{what}: {e}")),
         _ => LogError::Unavailable(format!("{what}: {e}")),
+    }
+}
+
+/// [`request_failure`] for a consumer the server would not create: its refusal (a stream that
+/// no longer exists, say) is carried in the error's kind, not in its source chain.
+pub(crate) fn consumer_failure(what: &str, e: &ConsumerError) -> LogError {
+    match e.kind() {
+        ConsumerErrorKind::JetStream(j) if !transient_code(j.error_code()) => {
+            LogError::Storage(format!("{what}: {e}"))
+        }
+        _ => request_failure(what, e),
     }
 }
 

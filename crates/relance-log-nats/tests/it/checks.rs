@@ -684,3 +684,26 @@ async fn invalid_configurations_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_follower_whose_stream_is_deleted_reports_a_storage_error_and_ends() {
+    let server = NatsServer::start(current_binary()).await;
+    let log = connect(JetStreamConfig::new(server.url())).await;
+    log.append(request("REH-1", 0, "r1")).await.expect("append");
+    let mut stream = log.follow(1).await.expect("follow");
+    next_events(&mut stream, 1).await;
+    plain(&server)
+        .await
+        .delete_stream(STREAM)
+        .await
+        .expect("delete the stream");
+    let next = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an answer in time");
+    match next {
+        Some(Err(LogError::Storage(m))) => assert!(m.contains("stream not found"), "{m}"),
+        other => panic!("a storage error, not a wait for a stream that is gone: {other:?}"),
+    }
+    assert!(stream.next().await.is_none(), "the follower ends");
+    assert!(matches!(log.follow(1).await, Err(LogError::Storage(_))));
+}
