@@ -19,12 +19,19 @@ fn transient_code(code: ErrorCode) -> bool {
     .contains(&code)
 }
 
-/// The JetStream error code somewhere in `e`'s source chain.
+/// The JetStream error code somewhere in `e`'s source chain. A consumer the server would not
+/// create carries its refusal (a stream that no longer exists, say) in the error's kind, not
+/// in its source chain.
 fn jetstream_code(e: &(dyn std::error::Error + 'static)) -> Option<ErrorCode> {
     let mut current = Some(e);
     while let Some(err) = current {
         if let Some(j) = err.downcast_ref::<jetstream::Error>() {
             return Some(j.error_code());
+        }
+        if let Some(c) = err.downcast_ref::<ConsumerError>() {
+            if let ConsumerErrorKind::JetStream(j) = c.kind() {
+                return Some(j.error_code());
+            }
         }
         current = err.source();
     }
@@ -37,17 +44,6 @@ pub(crate) fn request_failure(what: &str, e: &(dyn std::error::Error + 'static))
     match jetstream_code(e) {
         Some(code) if !transient_code(code) => LogError::Storage(format!("{what}: {e}")),
         _ => LogError::Unavailable(format!("{what}: {e}")),
-    }
-}
-
-/// [`request_failure`] for a consumer the server would not create: its refusal (a stream that
-/// no longer exists, say) is carried in the error's kind, not in its source chain.
-pub(crate) fn consumer_failure(what: &str, e: &ConsumerError) -> LogError {
-    match e.kind() {
-        ConsumerErrorKind::JetStream(j) if !transient_code(j.error_code()) => {
-            LogError::Storage(format!("{what}: {e}"))
-        }
-        _ => request_failure(what, e),
     }
 }
 

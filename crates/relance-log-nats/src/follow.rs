@@ -18,7 +18,7 @@ use async_nats::jetstream::stream::Stream;
 use futures::StreamExt;
 use relance_log::{EventStream, LogError, StoredEvent};
 
-use crate::classify::{consumer_failure, request_failure};
+use crate::classify::request_failure;
 use crate::{headers, Inner};
 
 /// Messages a follower asks for in one pull request (the bench's baseline read asks for as
@@ -75,7 +75,7 @@ impl Consumer {
                 ..Default::default()
             })
             .await
-            .map_err(|e| consumer_failure("creating a follower", &e))?;
+            .map_err(|e| request_failure("creating a follower", &e))?;
         // A server whose `max_request_batch` is lower refuses larger requests: ask for at most
         // that many, as the ordered consumer does.
         let batch = match usize::try_from(consumer.cached_info().config.max_batch) {
